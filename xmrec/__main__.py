@@ -1,0 +1,3 @@
+from xmrec.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,136 @@
+"""``python -m xmrec ...``: batch runs of the same steps the notebooks take.
+
+The only place in the kit that parses command-line arguments.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _prepare(args) -> int:
+    from xmrec.data.pipeline import prepare_dataset
+
+    ds = prepare_dataset(
+        args.dataset, args.out, seed=args.seed, data_dir=args.data_dir,
+        interactions=args.interactions, max_seq_len=args.max_seq_len, progress=True,
+    )
+    print(json.dumps(ds.stats, indent=2))
+    return 0
+
+
+def _train(args) -> int:
+    from xmrec.training import train_run
+
+    metrics = train_run(
+        data=args.data, out=args.out, model=args.model, mode=args.mode, freeze=args.freeze,
+        init=args.init, epochs=args.epochs, seed=args.seed, device=args.device,
+        batch_size=args.batch_size, patience=args.patience, amp=args.amp,
+    )
+    print(json.dumps(metrics))
+    return 0
+
+
+def _evaluate(args) -> int:
+    from xmrec.training import evaluate_checkpoint
+
+    metrics = evaluate_checkpoint(args.checkpoint, args.data, split=args.split, device=args.device,
+                                  scores_out=args.scores_out)
+    print(json.dumps(metrics))
+    return 0
+
+
+def _crossmarket(args) -> int:
+    from xmrec.crossmarket.pipeline import run_crossmarket
+
+    result = run_crossmarket(
+        target=args.target, data_dir=args.data_dir, out=args.out, valid_run=args.valid_run,
+        test_run=args.test_run, seed=args.seed, smoke=args.smoke,
+    )
+    print(json.dumps(result))
+    return 0
+
+
+def _demo(args) -> int:
+    from xmrec.notebook_runner import run_all
+
+    return run_all(smoke=args.smoke)
+
+
+def _strip(args) -> int:
+    from xmrec.notebook_runner import strip_outputs
+
+    for path in sorted(Path(args.folder).glob("*.ipynb")):
+        if strip_outputs(path):
+            print(f"stripped {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m xmrec", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("prepare", help="process a dataset: filter, remap, split, sample negatives, word2vec")
+    s.add_argument("--dataset", required=True,
+                   help="ml-100k | ml-1m | ml-10m | xmrec:MARKET | tsv:PATH | synthetic")
+    s.add_argument("--out", required=True, type=Path, help="output folder")
+    s.add_argument("--seed", type=int, default=2022)
+    s.add_argument("--data-dir", type=Path, default=None,
+                   help="folder holding the XMRec market folders (default: XMREC_MARKETS_DIR or ../shared)")
+    s.add_argument("--interactions", type=int, default=100_000, help="synthetic: number of interactions")
+    s.add_argument("--max-seq-len", type=int, default=None, help="history length L (default: config)")
+    s.set_defaults(func=_prepare)
+
+    s = sub.add_parser("train", help="train a base or Ada-Ranker model on a prepared dataset")
+    s.add_argument("--model", required=True, help="MF | GRU4Rec | SASRec | NARM | NextItNet | SRGNN | SHAN")
+    s.add_argument("--mode", choices=["base", "ada", "finetune"], default="base")
+    s.add_argument("--freeze", action="store_true", help="finetune: train only the Ada-Ranker parameters")
+    s.add_argument("--init", type=Path, default=None, help="finetune: base checkpoint to start from")
+    s.add_argument("--data", required=True, type=Path, help="output folder of `xmrec prepare`")
+    s.add_argument("--out", required=True, type=Path, help="run folder (checkpoint, metrics, history)")
+    s.add_argument("--epochs", type=int, default=None)
+    s.add_argument("--seed", type=int, default=2022)
+    s.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1 | mps")
+    s.add_argument("--batch-size", type=int, default=None)
+    s.add_argument("--patience", type=int, default=None)
+    s.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
+    s.set_defaults(func=_train)
+
+    s = sub.add_parser("evaluate", help="score a split with a trained checkpoint")
+    s.add_argument("--checkpoint", required=True, type=Path)
+    s.add_argument("--data", required=True, type=Path,
+                   help="output folder of `xmrec prepare`, or a test.pkl in the original layout")
+    s.add_argument("--split", default="test", choices=["train", "valid", "test"])
+    s.add_argument("--device", default="auto")
+    s.add_argument("--scores-out", type=Path, default=None, help="also save the score matrix (.npy)")
+    s.set_defaults(func=_evaluate)
+
+    s = sub.add_parser("crossmarket", help="WSDM Cup 2022 cross-market ranking for one target market")
+    s.add_argument("--target", required=True, help="target market, e.g. t1")
+    s.add_argument("--data-dir", type=Path, default=None, help="folder holding the market folders")
+    s.add_argument("--out", required=True, type=Path)
+    s.add_argument("--valid-run", type=Path, default=None, help="override the market's valid_run.tsv")
+    s.add_argument("--test-run", type=Path, default=None, help="override the market's test_run.tsv")
+    s.add_argument("--seed", type=int, default=2022)
+    s.add_argument("--smoke", action="store_true", help="small and fast settings")
+    s.set_defaults(func=_crossmarket)
+
+    s = sub.add_parser("demo", help="run every notebook top to bottom, writing figures/")
+    s.add_argument("--smoke", action="store_true", help="SMOKE parameters (fast)")
+    s.set_defaults(func=_demo)
+
+    s = sub.add_parser("strip-notebooks", help="remove outputs from the notebooks of a folder")
+    s.add_argument("folder", type=Path)
+    s.set_defaults(func=_strip)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,148 @@
+"""A processed Ada-Ranker dataset in memory and on disk.
+
+One ``Split`` per train/valid/test holds contiguous arrays (no pandas in the training loop);
+``ProcessedDataset`` bundles the splits with the id spaces, item categories, training
+popularity and the word2vec table. ``save``/``load`` round-trip it through one ``.npz`` plus a
+``meta.json``, written atomically (a reader never sees a half-written dataset).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from xmrec.io import atomic_path, atomic_write_text
+
+SPLITS = ("train", "valid", "test")
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Split:
+    """Instances of one split; row i is one candidate list (positive ``item`` + ``neg_items``)."""
+
+    user: np.ndarray  # int64 [n] user id (1..n_users)
+    item: np.ndarray  # int64 [n] target (positive) item id
+    cate: np.ndarray  # int64 [n] anchor category of the instance (merged id)
+    item_seq: np.ndarray  # int64 [n, L] history, oldest..newest, left-padded with 0
+    item_seq_len: np.ndarray  # int64 [n] number of real items in item_seq
+    neg_items: np.ndarray  # int64 [n, n_neg] negatives, distinct, never the target or in the history
+    neg_pool: np.ndarray  # int8 [n] pool used: 0 uniform, 1 popularity-weighted
+    neg_n_cates: np.ndarray  # int8 [n] number of categories the negatives were drawn from
+
+    def __len__(self) -> int:
+        return len(self.item)
+
+    def candidates(self) -> np.ndarray:
+        """``[n, 1 + n_neg]`` candidate matrix with the positive in column 0."""
+        return np.concatenate([self.item[:, None], self.neg_items], axis=1)
+
+    def subset(self, rows) -> "Split":
+        """The rows ``rows`` (an index array, mask or slice) as a new split."""
+        return Split(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
+
+
+@dataclass
+class ProcessedDataset:
+    """A dataset ready for training: id spaces start at 1, 0 is padding everywhere."""
+
+    name: str
+    n_users: int  # largest user id
+    n_items: int  # largest item id
+    n_cates: int  # largest (merged) category id
+    item_cate_ptr: np.ndarray  # int64 [n_items + 2] CSR row pointers: categories of item i
+    item_cate_idx: np.ndarray  # int64 [nnz] CSR column indices (category ids)
+    item_pop: np.ndarray  # int64 [n_items + 1] interaction counts on training interactions only
+    train: Split
+    valid: Split
+    test: Split
+    item_emb: np.ndarray | None = None  # float32 [n_items + 1, d] word2vec table, row 0 zero
+    config: dict = field(default_factory=dict)  # the configs that produced it (asdict)
+    stats: dict = field(default_factory=dict)  # counts after each processing step
+    item_raw_ids: np.ndarray | None = None  # [n_items + 1] original item id of each new id (row 0 empty)
+    user_raw_ids: np.ndarray | None = None  # [n_users + 1] original user id of each new id
+
+    def item_categories(self, item: int) -> np.ndarray:
+        """Category ids of one item."""
+        return self.item_cate_idx[self.item_cate_ptr[item]:self.item_cate_ptr[item + 1]]
+
+    @property
+    def max_seq_len(self) -> int:
+        return self.train.item_seq.shape[1]
+
+    @property
+    def n_neg(self) -> int:
+        return self.train.neg_items.shape[1]
+
+    def split(self, name: str) -> Split:
+        if name not in SPLITS:
+            raise ValueError(f"unknown split {name!r}; expected one of {SPLITS}")
+        return getattr(self, name)
+
+
+_TOP_ARRAYS = ("item_cate_ptr", "item_cate_idx", "item_pop", "item_emb", "item_raw_ids", "user_raw_ids")
+
+
+def save(ds: ProcessedDataset, out: str | Path) -> Path:
+    """Write ``ds`` to folder ``out`` (``arrays.npz`` + ``meta.json``), each file atomically.
+
+    ``meta.json`` is written last, so a folder without it is an incomplete write and ``load``
+    refuses it.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    meta_path = out / "meta.json"
+    if meta_path.exists():
+        meta_path.unlink()  # the old arrays are about to be replaced: mark the folder incomplete
+    arrays = {k: getattr(ds, k) for k in _TOP_ARRAYS if getattr(ds, k) is not None}
+    for s in SPLITS:
+        for f in fields(Split):
+            arrays[f"{s}.{f.name}"] = getattr(ds.split(s), f.name)
+    with atomic_path(out / "arrays.npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "name": ds.name,
+        "n_users": ds.n_users,
+        "n_items": ds.n_items,
+        "n_cates": ds.n_cates,
+        "config": ds.config,
+        "stats": ds.stats,
+    }
+    atomic_write_text(meta_path, json.dumps(meta, indent=2, default=_json_default))
+    return out
+
+
+def load(path: str | Path) -> ProcessedDataset:
+    """Read a dataset written by :func:`save`; a clear error if the folder is not one."""
+    path = Path(path)
+    meta_path, arr_path = path / "meta.json", path / "arrays.npz"
+    if not meta_path.is_file() or not arr_path.is_file():
+        raise FileNotFoundError(
+            f"{path} is not a processed xmrec dataset (needs meta.json and arrays.npz; "
+            "an interrupted write leaves no meta.json). Run `python -m xmrec prepare` to create it."
+        )
+    meta = json.loads(meta_path.read_text())
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{meta_path}: format_version {meta.get('format_version')} != {FORMAT_VERSION}")
+    with np.load(arr_path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    splits = {
+        s: Split(**{f.name: arrays[f"{s}.{f.name}"] for f in fields(Split)}) for s in SPLITS
+    }
+    return ProcessedDataset(
+        name=meta["name"], n_users=meta["n_users"], n_items=meta["n_items"], n_cates=meta["n_cates"],
+        config=meta["config"], stats=meta["stats"],
+        **{k: arrays.get(k) for k in _TOP_ARRAYS}, **splits,
+    )
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, (tuple, set)):
+        return list(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
