@@ -1,0 +1,33 @@
+"""Committed notebooks carry no outputs and exactly one tagged `parameters` cell with SMOKE."""
+import json
+
+import pytest
+
+from xmrec.notebook_runner import has_outputs, notebooks, strip_outputs
+
+NOTEBOOKS = notebooks()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_committed_without_outputs(path):
+    assert not has_outputs(path), f"{path.name} has outputs: run `make clean-notebooks`"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_has_one_parameters_cell_with_smoke(path):
+    cells = json.loads(path.read_text())["cells"]
+    tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, f"{path.name}: {len(tagged)} cells tagged 'parameters'"
+    assert "SMOKE" in "".join(tagged[0]["source"])
+
+
+def test_strip_outputs_removes_outputs(tmp_path):
+    nb = {"cells": [{"cell_type": "code", "source": "1", "metadata": {}, "execution_count": 3,
+                     "outputs": [{"output_type": "stream", "name": "stdout", "text": "1"}]}],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    p = tmp_path / "01_x.ipynb"
+    p.write_text(json.dumps(nb))
+    assert has_outputs(p)
+    assert strip_outputs(p) is True
+    assert not has_outputs(p)
+    assert strip_outputs(p) is False

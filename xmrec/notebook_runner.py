@@ -1,0 +1,70 @@
+"""Run the numbered notebooks top to bottom (``make demo``) and keep committed notebooks clean."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from xmrec.config import project_root
+from xmrec.io import atomic_write_text
+
+
+def notebooks(folder: Path | None = None) -> list[Path]:
+    """The numbered notebooks ``NN_*.ipynb`` of ``folder`` (default ``notebooks/``), in order."""
+    folder = folder or project_root() / "notebooks"
+    return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+
+
+def run_notebook(path: Path, out_dir: Path, parameters: dict | None = None, timeout: int = 1800) -> Path:
+    """Execute one notebook with papermill from the repository root; return the executed copy."""
+    import papermill as pm
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / path.name
+    pm.execute_notebook(
+        str(path), str(out), parameters=parameters or {}, kernel_name="python3",
+        cwd=str(project_root()), progress_bar=False, request_save_on_cell_execute=False,
+        execution_timeout=timeout,
+    )
+    return out
+
+
+def run_all(smoke: bool = False, out_dir: Path | None = None) -> int:
+    """Run every numbered notebook in order with ``SMOKE`` set; executed copies go to ``runs/notebooks``."""
+    out_dir = out_dir or project_root() / "runs" / "notebooks"
+    found = notebooks()
+    if not found:
+        print("No notebooks yet: running the data preparation step only (ML-100K).")
+        from xmrec.data.pipeline import prepare_dataset
+
+        ds = prepare_dataset("ml-100k", project_root() / "data" / "processed" / "ml-100k", progress=True)
+        print(json.dumps(ds.stats, indent=2))
+        return 0
+    for nb in found:
+        start = time.perf_counter()
+        print(f"running {nb.name} (SMOKE={smoke}) ...", flush=True)
+        run_notebook(nb, out_dir, {"SMOKE": smoke})
+        print(f"  done in {time.perf_counter() - start:.0f} s -> {out_dir / nb.name}", flush=True)
+    print(f"figures in {project_root() / 'figures'}")
+    return 0
+
+
+def has_outputs(path: Path) -> bool:
+    """True when any code cell of the notebook carries outputs or an execution count."""
+    nb = json.loads(Path(path).read_text())
+    return any(
+        c.get("outputs") or c.get("execution_count") is not None
+        for c in nb.get("cells", []) if c.get("cell_type") == "code"
+    )
+
+
+def strip_outputs(path: Path) -> bool:
+    """Remove outputs and execution counts in place (atomically); True if anything changed."""
+    if not has_outputs(path):
+        return False
+    nb = json.loads(Path(path).read_text())
+    for c in nb["cells"]:
+        if c.get("cell_type") == "code":
+            c["outputs"], c["execution_count"] = [], None
+    atomic_write_text(path, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    return True

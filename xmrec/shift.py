@@ -1,0 +1,97 @@
+"""Distribution-shift statistics: divergences, overlaps and popularity curves.
+
+Two kinds of shift matter in this kit. Candidate-list shift: every list Ada-Ranker ranks has its
+own item distribution (the distribution-mixer makes it so). Market shift: the same items are
+bought with different popularity in different markets. Everything here is a pure function of
+arrays; plots live in the notebooks.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def normalise(counts, axis: int = -1) -> np.ndarray:
+    """Counts to probabilities along ``axis`` (an all-zero row stays zero)."""
+    c = np.asarray(counts, dtype=np.float64)
+    total = c.sum(axis=axis, keepdims=True)
+    return np.divide(c, total, out=np.zeros_like(c), where=total > 0)
+
+
+def js_divergence(p, q, axis: int = -1) -> np.ndarray:
+    """Jensen-Shannon divergence in bits (0 = identical, 1 = disjoint supports), row-wise.
+
+    Inputs are counts or probabilities; they are normalised first.
+    """
+    p, q = np.broadcast_arrays(normalise(p, axis), normalise(q, axis))
+    m = 0.5 * (p + q)
+
+    def kl(a, b):
+        ratio = np.divide(a, b, out=np.ones_like(a), where=(a > 0) & (b > 0))
+        return (a * np.log2(ratio)).sum(axis=axis)
+
+    return 0.5 * kl(p, m) + 0.5 * kl(q, m)
+
+
+def category_histograms(candidates, item_cate_ptr, item_cate_idx, n_cates: int) -> np.ndarray:
+    """``[n_lists, n_cates + 1]`` category counts of each candidate list (an item adds 1 per category)."""
+    cand = np.asarray(candidates)
+    ptr = np.asarray(item_cate_ptr)
+    lengths = ptr[cand + 1] - ptr[cand]  # categories per candidate
+    rows = np.repeat(np.arange(cand.shape[0]), lengths.sum(axis=1))
+    starts = np.repeat(ptr[cand].ravel(), lengths.ravel())
+    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths.ravel()) - lengths.ravel(), lengths.ravel())
+    cats = np.asarray(item_cate_idx)[starts + offsets]
+    hist = np.zeros((cand.shape[0], n_cates + 1), dtype=np.int64)
+    np.add.at(hist, (rows, cats), 1)
+    return hist
+
+
+def list_divergence(candidates, reference, item_cate_ptr, item_cate_idx, n_cates: int) -> np.ndarray:
+    """JS divergence (bits) of each list's category mix from a reference category distribution."""
+    hist = category_histograms(candidates, item_cate_ptr, item_cate_idx, n_cates)
+    ref = np.broadcast_to(np.asarray(reference, dtype=np.float64), hist.shape)
+    return js_divergence(hist, ref)
+
+
+def popularity_curve(counts) -> tuple[np.ndarray, np.ndarray]:
+    """Lorenz-style curve: (share of items, share of interactions they hold), most popular first."""
+    c = np.sort(np.asarray(counts, dtype=np.float64))[::-1]
+    c = c[c > 0]
+    x = np.arange(1, len(c) + 1) / len(c)
+    return x, np.cumsum(c) / c.sum()
+
+
+def gini(counts) -> float:
+    """Gini coefficient of interaction counts (0 = every item equally popular, ->1 = one item)."""
+    c = np.sort(np.asarray(counts, dtype=np.float64))
+    n = len(c)
+    if n == 0 or c.sum() == 0:
+        return 0.0
+    return float((2 * np.arange(1, n + 1) - n - 1) @ c / (n * c.sum()))
+
+
+def jaccard_matrix(item_sets: dict[str, set]) -> tuple[list[str], np.ndarray]:
+    """Pairwise Jaccard overlap of the item sets of named groups (e.g. markets)."""
+    names = list(item_sets)
+    m = np.eye(len(names))
+    for i, a in enumerate(names):
+        for j in range(i + 1, len(names)):
+            sa, sb = item_sets[a], item_sets[names[j]]
+            union = len(sa | sb)
+            m[i, j] = m[j, i] = len(sa & sb) / union if union else 0.0
+    return names, m
+
+
+def popularity_divergence_matrix(counts_by_group: dict[str, dict]) -> tuple[list[str], np.ndarray]:
+    """Pairwise JS divergence (bits) between the item-popularity distributions of named groups.
+
+    ``counts_by_group`` maps a group name to ``{item: count}``; items absent from a group count 0.
+    """
+    names = list(counts_by_group)
+    items = sorted(set().union(*[set(c) for c in counts_by_group.values()]))
+    index = {it: k for k, it in enumerate(items)}
+    mat = np.zeros((len(names), len(items)))
+    for g, name in enumerate(names):
+        for it, c in counts_by_group[name].items():
+            mat[g, index[it]] = c
+    return names, js_divergence(mat[:, None, :], mat[None, :, :])
