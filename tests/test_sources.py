@@ -71,6 +71,14 @@ def test_grouplens_100k_layout_reads_like_the_offline_copy(ml100k_path, ml100k, 
     pd.testing.assert_frame_equal(sources.read_movielens_archive(archive, "ml-100k"), ml100k)
 
 
+def test_movielens_titles_from_the_cache_and_a_grouplens_zip(ml100k_path, tmp_path):
+    titles = sources.movielens_titles("ml-100k")
+    assert len(titles) == 1682 and titles[1] == "Toy Story (1995)" and titles[50] == "Star Wars (1977)"
+    if ml100k_path.is_dir():  # the same titles from the GroupLens layout
+        archive = _grouplens_100k_zip(ml100k_path, tmp_path / "ml-100k.zip")
+        assert sources.movielens_titles("ml-100k", source=archive) == titles
+
+
 # ---------------------------------------------------------------------------------------------
 # The ML-1M / ML-10M layout, on a small archive built here
 # ---------------------------------------------------------------------------------------------
@@ -113,6 +121,11 @@ def test_dat_archive_bad_rows_name_member_and_line(tmp_path, ratings, match):
     archive = _dat_zip(tmp_path / "ml-1m.zip", ratings=ratings)
     with pytest.raises(DataError, match=match):
         sources.read_movielens_archive(archive, "ml-1m")
+
+
+def test_dat_archive_titles(tmp_path):
+    titles = sources.movielens_titles("ml-1m", source=_dat_zip(tmp_path / "ml-1m.zip"))
+    assert titles == {10: "Toy Story (1995)", 20: "Star Wars: Episode IV (1977)"}
 
 
 def test_not_a_zip_and_missing_archive(tmp_path):

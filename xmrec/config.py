@@ -26,6 +26,7 @@ class DataConfig:
     n_test: int = 1  # targets for test (the very last interactions)
     max_seq_len: int = 200  # history truncated to the last L items, left-padded with 0 (ML-10M: 200)
     instance_per_category: bool = True  # one instance per category of the target item (as the original)
+    instance_per_raw_label: bool = True  # per RAW label (as the original): labels merged into one id repeat that anchor
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,8 @@ class ModelConfig:
     mean_z_at_eval: bool = False  # deviation: use mu instead of a sample of z at evaluation
     film_per_dim: bool = False  # deviation: gamma/beta per dimension instead of a scalar
     identity_patches: bool = False  # deviation: patches start at identity (Ada starts as its base)
+    identity_film: bool = False  # deviation: FiLM starts at identity (gamma = 1 + f(z), beta = f(z), f zero at start)
+    max_seq_len: int = 200  # SASRec position table size; the trainer sets it to the dataset's history length
     sasrec_layers: int = 2  # SASRec transformer blocks
     sasrec_heads: int = 2  # SASRec attention heads
     nextitnet_dilations: tuple[int, ...] = (1, 4) * 5  # NextItNet residual block dilations
@@ -80,6 +83,7 @@ class TrainConfig:
 
     mode: str = "base"  # "base", "ada" (end-to-end) or "finetune" (from a base checkpoint)
     freeze: bool = False  # finetune: train only the Ada-Ranker parameters
+    init: str | None = None  # finetune: path of the base checkpoint to start from
     lr: float = 1e-3  # Adam learning rate
     batch_size: int = 1024  # paper: 1024 base / 2048 Ada; use ~256 on small data
     epochs: int = 100  # upper bound; early stopping usually ends sooner

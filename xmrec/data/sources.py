@@ -37,6 +37,7 @@ from xmrec.io import atomic_path, atomic_write_bytes
 __all__ = [
     "RAW_COLUMNS", "DataError", "Archive", "MOVIELENS", "ML100K_GENRES",
     "fetch_movielens", "load_movielens", "read_movielens_archive", "load_interactions_tsv",
+    "movielens_titles",
 ]
 
 RAW_COLUMNS = ("user_id", "item_id", "cate_id", "timestamp")
@@ -253,6 +254,21 @@ def load_movielens(name: str, cache_dir: Path | None = None, progress: bool = Fa
     if path.is_dir():
         return _read_widedeep(path)
     return read_movielens_archive(path, name)
+
+
+def movielens_titles(name: str, cache_dir: Path | None = None, source: str | Path | None = None) -> dict[int, str]:
+    """``{movie id: title}`` of MovieLens ``name`` (for tables and plots); ``source`` as in ``load_movielens``."""
+    _archive(name)
+    local = source is not None and "://" not in str(source)
+    path = Path(source) if local else fetch_movielens(name, cache_dir, url=None if source is None else str(source))
+    if path.is_dir():  # the ML-100K parquet fallback
+        items = pd.read_parquet(_widedeep_paths(path)["items"], columns=["movie_id", "movie_title"])
+        return dict(zip(items["movie_id"].astype(int), items["movie_title"].astype(str)))
+    with zipfile.ZipFile(path) as zf:
+        member, sep = ("u.item", "|") if name == "ml-100k" else ("movies.dat", "::")
+        data = zf.read(_member(zf, path, member))
+    text = data.decode("latin-1" if name != "ml-10m" else "utf-8")
+    return {int(f[0]): f[1] for f in (line.split(sep) for line in text.splitlines() if line.strip())}
 
 
 def read_movielens_archive(path: str | Path, name: str) -> pd.DataFrame:

@@ -122,8 +122,8 @@ def load(path: str | Path) -> ProcessedDataset:
     meta_path, arr_path = path / "meta.json", path / "arrays.npz"
     if not meta_path.is_file() or not arr_path.is_file():
         raise FileNotFoundError(
-            f"{path} is not a processed xmrec dataset (needs meta.json and arrays.npz; "
-            "an interrupted write leaves no meta.json). Run `python -m xmrec prepare` to create it."
+            f"{path} is not a complete processed xmrec dataset: missing or incomplete (needs meta.json and "
+            "arrays.npz; an interrupted write leaves no meta.json). Run `python -m xmrec prepare` to create it."
         )
     meta = json.loads(meta_path.read_text())
     if meta.get("format_version") != FORMAT_VERSION:
