@@ -63,3 +63,62 @@ def test_market_matrices():
     names, js = shift.popularity_divergence_matrix({"a": {1: 5, 2: 5}, "b": {1: 5, 2: 5}, "c": {3: 1}})
     assert js[0, 1] == pytest.approx(0.0) and js[0, 2] == pytest.approx(1.0)
     np.testing.assert_allclose(js, js.T)
+
+
+def test_entropy_hand_computed():
+    np.testing.assert_allclose(shift.entropy([[1, 1, 1, 1], [5, 0, 0, 0], [0, 0, 0, 0]]), [2.0, 0.0, 0.0])
+
+
+@pytest.fixture(scope="module")
+def small_dataset():
+    from xmrec.config import DataConfig, SamplerConfig
+    from xmrec.data.process import process_interactions
+    from xmrec.data.sampling import sample_negatives
+    from xmrec.data.synthetic import generate_interactions
+
+    raw = generate_interactions(6000, n_categories=6, seed=3)
+    ds = process_interactions(raw, DataConfig(small_category_max_items=0, max_seq_len=20)).dataset
+    return sample_negatives(ds, SamplerConfig(n_neg=9, seed=3))
+
+
+def test_lists_by_sampler_same_instances_valid_negatives(small_dataset):
+    ds = small_dataset
+    lists = shift.lists_by_sampler(ds, n_lists=300, seed=5)
+    assert list(lists) == ["mixer", "uniform", "popularity", "category"]
+    first = lists["mixer"]
+    assert len(first) == 300
+    for kind, s in lists.items():
+        np.testing.assert_array_equal(s.item, first.item)  # the same instances for every sampler
+        np.testing.assert_array_equal(s.item_seq, first.item_seq)
+        assert s.neg_items.shape == (300, ds.n_neg)
+        assert not (s.neg_items == s.item[:, None]).any()
+        assert all(len(set(row)) == ds.n_neg for row in s.neg_items)
+        for r in range(0, 300, 37):
+            assert not set(s.neg_items[r]) & set(s.item_seq[r][s.item_seq[r] > 0])
+    assert ds.train.neg_items.shape[1] == ds.n_neg  # the dataset itself is untouched
+    again = shift.lists_by_sampler(ds, n_lists=300, seed=5)
+    np.testing.assert_array_equal(again["mixer"].neg_items, first.neg_items)
+    cat = lists["category"]
+    assert all(cat.cate[r] in ds.item_categories(i) for r in range(300) for i in cat.neg_items[r])
+
+
+def test_list_profile_matches_a_loop(small_dataset):
+    ds = small_dataset
+    lists = shift.lists_by_sampler(ds, kinds=["mixer", "category"], n_lists=50, seed=1)
+    prof = shift.list_profile(lists["mixer"], ds)
+    s = lists["mixer"]
+    ref = np.zeros(ds.n_cates + 1)
+    for i in range(1, ds.n_items + 1):
+        ref[ds.item_categories(i)] += 1
+    for r in (0, 17, 49):
+        neg = s.neg_items[r]
+        assert prof["positive_pop"][r] == ds.item_pop[s.item[r]]
+        assert prof["negative_pop"][r] == np.median(ds.item_pop[neg])
+        share = np.mean([s.cate[r] in ds.item_categories(i) for i in neg])
+        assert prof["anchor_share"][r] == pytest.approx(share)
+        hist = np.zeros(ds.n_cates + 1)
+        for i in np.concatenate([[s.item[r]], neg]):
+            hist[ds.item_categories(i)] += 1
+        assert prof["divergence"][r] == pytest.approx(jensenshannon(hist, ref, base=2) ** 2)
+    assert prof["divergence"].between(0, 1).all()
+    assert (shift.list_profile(lists["category"], ds)["anchor_share"] == 1).all()

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 from xmrec.config import project_root
 from xmrec.io import atomic_path
@@ -46,3 +47,357 @@ def save_figure(fig, name: str, folder: Path | None = None) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     return path
+
+
+# --- Figures of notebooks 01 (data preparation) and 02 (distribution shift) ---------------------
+
+def colors_for(names) -> dict:
+    """A stable colour per name (samplers, markets, categories), in the kit's palette."""
+    import seaborn as sns
+
+    names = list(names)
+    return dict(zip(names, sns.color_palette(PALETTE, max(len(names), 1))))
+
+
+def sampler_colors() -> dict:
+    """Fixed colours of the four negative samplers, and of the positives, for every figure of the kit."""
+    import seaborn as sns
+
+    pal = sns.color_palette(PALETTE)
+    return {"uniform": pal[0], "popularity": pal[1], "category": pal[2], "mixer": pal[4],
+            "positives": (0.2, 0.2, 0.2)}
+
+
+def category_labels(ds) -> list[str]:
+    """Display name of each merged category id of a processed dataset (index 0 is padding).
+
+    Categories that were merged show as ``other (k labels)``.
+    """
+    by_id: dict[int, list[str]] = {}
+    for label, cid in ds.stats.get("category_map", {}).items():
+        by_id.setdefault(int(cid), []).append(label)
+    names = ["(padding)"]
+    for cid in range(1, ds.n_cates + 1):
+        labels = sorted(by_id.get(cid, [str(cid)]))
+        names.append(labels[0] if len(labels) == 1 else f"other ({len(labels)} labels)")
+    return names
+
+
+def grouped_bars(values, ax=None, ylabel: str = "", labels=None, title: str | None = None,
+                 colors: dict | None = None, legend: bool = True):
+    """Side-by-side bars: ``values`` rows are the x groups, columns the series (a DataFrame).
+
+    ``labels`` (same shape, strings) is written on top of each bar; default: the values.
+    """
+    fig, ax = new_ax(ax)
+    colors = colors or colors_for(values.columns)
+    n = len(values.columns)
+    width = 0.8 / n
+    x = np.arange(len(values.index))
+    for k, col in enumerate(values.columns):
+        heights = values[col].to_numpy(dtype=float)
+        bars = ax.bar(x + (k - (n - 1) / 2) * width, heights, width, label=str(col), color=colors[col])
+        text = (labels[col] if labels is not None else values[col]).tolist()
+        ax.bar_label(bars, labels=[f"{t:,.0f}" if isinstance(t, (int, float)) else str(t) for t in text],
+                     padding=3, fontsize="x-small", rotation=90 if n > 1 else 0)
+    ax.set_xticks(x, [str(i) for i in values.index])
+    ax.set_ylabel(ylabel)
+    ax.margins(y=0.3 if n > 1 else 0.15)
+    if legend and n > 1:
+        ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title)
+    return fig, ax
+
+
+def category_sizes(items_per_label, threshold: int, ax=None, title: str | None = None):
+    """Horizontal bars: distinct items per raw category label, coloured kept vs merged at ``threshold``."""
+    from matplotlib.patches import Patch
+
+    fig, ax = new_ax(ax, figsize=(7, 6))
+    sizes = items_per_label.sort_values()
+    palette = colors_for(["kept", "merged"])
+    kept = sizes.to_numpy() > threshold
+    ax.barh([str(s) for s in sizes.index], sizes.to_numpy(),
+            color=[palette["kept" if k else "merged"] for k in kept])
+    ax.axvline(threshold, color="black", ls="--", lw=1.5)
+    ax.text(threshold, -0.9, f" threshold {threshold}", va="top", fontsize="small")
+    ax.legend(handles=[Patch(color=palette["kept"], label=f"own category ({kept.sum()})"),
+                       Patch(color=palette["merged"], label=f"merged into one ({(~kept).sum()})")],
+              loc="lower right", fontsize="small")
+    ax.set_xlabel("distinct items with the label")
+    if title:
+        ax.set_title(title)
+    return fig, ax
+
+
+def history_lengths(lengths, max_len: int, ax=None, title: str | None = None, bins: int = 40):
+    """Histogram of history lengths (items) with the truncation cap L marked."""
+    fig, ax = new_ax(ax)
+    lengths = np.asarray(lengths)
+    at_cap = float(np.mean(lengths >= max_len))
+    longest = int(lengths.max()) if len(lengths) else 0
+    if longest < max_len:  # nothing is cut: integer bins over the data, the cap stated in words
+        ax.hist(lengths, bins=np.arange(-0.5, longest + 1.5), color="C0")
+        ax.text(0.97, 0.95, f"L = {max_len}: no history reaches it\n(longest {longest})", ha="right",
+                va="top", transform=ax.transAxes, fontsize="small")
+    else:
+        ax.hist(lengths, bins=bins, color="C0")
+        ax.axvline(max_len, color="black", ls="--", lw=1.5)
+        ax.text(0.9, 0.95, f"L = {max_len} (dashed):\n{at_cap:.0%} of histories cut", ha="right", va="top",
+                transform=ax.transAxes, fontsize="small",
+                bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none"})
+    ax.set_xlabel("history length (items before the target)")
+    ax.set_ylabel("instances")
+    if title:
+        ax.set_title(title)
+    return fig, ax
+
+
+def distribution_by_group(values: dict, ax=None, ylabel: str = "", kind: str = "box", log: bool = False,
+                          colors: dict | None = None, title: str | None = None):
+    """One box (or violin) per named group of values, in the dict's order."""
+    import pandas as pd
+    import seaborn as sns
+
+    fig, ax = new_ax(ax)
+    long = pd.DataFrame({"group": np.repeat(list(values), [len(v) for v in values.values()]),
+                         "value": np.concatenate([np.asarray(v, dtype=float) for v in values.values()])})
+    colors = colors or colors_for(values)
+    common = dict(data=long, x="group", y="value", hue="group", palette=colors, legend=False, ax=ax,
+                  order=list(values), log_scale=log)
+    if kind == "violin":
+        sns.violinplot(cut=0, inner="quartile", density_norm="width", **common)
+    else:
+        sns.boxplot(showfliers=False, width=0.6, **common)
+    ax.set_xlabel("")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    return fig, ax
+
+
+def ecdf_lines(values: dict, ax=None, xlabel: str = "", log: bool = True, styles: dict | None = None,
+               title: str | None = None):
+    """Empirical CDF of each named array; ``styles`` maps a name to extra ``plot`` keywords."""
+    fig, ax = new_ax(ax)
+    colors = colors_for(values)
+    for name, v in values.items():
+        x = np.sort(np.asarray(v, dtype=float))
+        kw = {"color": colors[name], "lw": 2.5, **(styles or {}).get(name, {})}
+        ax.step(x, np.arange(1, len(x) + 1) / len(x), where="post", label=name, **kw)
+    if log:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("share of items at or below x")
+    ax.set_ylim(0, 1.01)
+    ax.legend(fontsize="x-small", loc="upper left")
+    if title:
+        ax.set_title(title)
+    return fig, ax
+
+
+def category_mix(histograms, labels, ax=None, title: str | None = None, colors: dict | None = None):
+    """Stacked horizontal bars: the category shares of each list (one bar per row of ``histograms``).
+
+    ``histograms`` is ``[n_lists, n_cates + 1]`` (column 0, padding, is ignored); ``labels`` names
+    the columns.
+    """
+    fig, ax = new_ax(ax)
+    hist = np.asarray(histograms, dtype=float)[:, 1:]
+    share = hist / np.maximum(hist.sum(axis=1, keepdims=True), 1)
+    colors = colors or colors_for(labels[1:])
+    left = np.zeros(len(share))
+    rows = np.arange(len(share))
+    for c, name in enumerate(labels[1:]):
+        ax.barh(rows, share[:, c], left=left, height=0.9, color=colors[name], label=name)
+        left += share[:, c]
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.5, len(share) - 0.5)
+    ax.set_yticks([])
+    ax.set_xlabel("share of the list's category labels")
+    ax.set_ylabel(f"{len(share)} candidate lists")
+    if title:
+        ax.set_title(title)
+    return fig, ax
+
+
+def list_space(profile, ax=None, color=None, title: str | None = None, seed: int = 0):
+    """Each candidate list as a point: share of negatives in the anchor category vs their median popularity."""
+    fig, ax = new_ax(ax)
+    rng = np.random.default_rng(seed)
+    x = profile["anchor_share"].to_numpy() + rng.uniform(-0.015, 0.015, len(profile))
+    ax.scatter(x, profile["negative_pop"].to_numpy() + 1, s=6, alpha=0.25, color=color, linewidths=0)
+    ax.set_yscale("log")
+    ax.set_xlim(-0.03, 1.03)
+    ax.set_xlabel("share of negatives in the anchor category")
+    ax.set_ylabel("median popularity of negatives\n(training interactions + 1)")
+    if title:
+        ax.set_title(title)
+    return fig, ax
+
+
+def popularity_curves(counts: dict, ax=None, colors: dict | None = None, title: str | None = None):
+    """Concentration curve per group: share of interactions held by the top share of its items."""
+    from xmrec.shift import gini, popularity_curve
+
+    fig, ax = new_ax(ax)
+    colors = colors or colors_for(counts)
+    smallest = 100.0
+    for name, c in counts.items():
+        x, y = popularity_curve(c)
+        ax.plot(100 * x, 100 * y, lw=2.5, color=colors[name], label=f"{name} (Gini {gini(c):.2f})")
+        smallest = min(smallest, 100 * x[0])
+    even = np.logspace(np.log10(smallest), 2, 100)
+    ax.plot(even, even, color="grey", ls=":", lw=2, label="all items equally popular")
+    ax.set_xscale("log")
+    ax.set_xlabel("top items of the market (% of its items, log scale)")
+    ax.set_ylabel("share of its interactions (%)")
+    ax.set_ylim(0, 101)
+    ax.legend(fontsize="x-small", loc="upper left")
+    if title:
+        ax.set_title(title)
+    return fig, ax
+
+
+def heatmap(matrix, labels, ax=None, title: str | None = None, cbar_label: str = "", fmt: str = ".2f",
+            vmin: float | None = 0.0, vmax: float | None = 1.0, cmap: str = "rocket_r"):
+    """An annotated square heatmap of a pairwise matrix between named groups."""
+    import seaborn as sns
+
+    fig, ax = new_ax(ax, figsize=(6.5, 5.5))
+    sns.heatmap(matrix, annot=True, fmt=fmt, xticklabels=labels, yticklabels=labels, vmin=vmin, vmax=vmax,
+                cmap=cmap, square=True, cbar_kws={"label": cbar_label}, ax=ax)
+    ax.tick_params(axis="y", rotation=0)
+    if title:
+        ax.set_title(title)
+    return fig, ax
+
+
+def embedding_map(xy, groups, ax=None, order=None, colors: dict | None = None, title: str | None = None,
+                  size: float = 8, alpha: float = 0.5, xlabel: str = "PC 1", ylabel: str = "PC 2",
+                  background=None, seed: int = 0):
+    """2-D scatter of item vectors (e.g. a PCA projection), one colour per group label.
+
+    Points are drawn in a seeded random order, so no group hides another; ``background`` (more
+    points, ``[m, 2]``) is drawn first in light grey, e.g. every item behind one group's items.
+    """
+    from matplotlib.lines import Line2D
+
+    fig, ax = new_ax(ax, figsize=(7.5, 6))
+    xy, groups = np.asarray(xy), np.asarray(groups)
+    order = list(order) if order is not None else sorted(set(groups.tolist()))
+    colors = colors or colors_for(order)
+    if background is not None:
+        ax.scatter(background[:, 0], background[:, 1], s=size * 0.6, color="0.85", linewidths=0)
+    known = np.isin(groups, order)
+    shuffled = np.random.default_rng(seed).permutation(np.flatnonzero(known))
+    ax.scatter(xy[shuffled, 0], xy[shuffled, 1], s=size, alpha=alpha, linewidths=0,
+               c=[colors[g] for g in groups[shuffled]])
+    handles = [Line2D([], [], ls="", marker="o", markersize=8, color=colors[g],
+                      label=f"{g} ({int((groups == g).sum()):,})") for g in order]
+    ax.legend(handles=handles, fontsize="x-small", loc="best", framealpha=0.9)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    return fig, ax
+
+
+# --- Figures of notebooks 03 (training), 04 (comparison) and 06 (ablation explorer) -----------
+
+METRIC_LABELS = {"gauc": "GAUC", "auc": "AUC", "mrr": "MRR", "ndcg@10": "NDCG@10", "hit@10": "HR@10",
+                 "ndcg@5": "NDCG@5", "hit@5": "HR@5", "train_loss": "training loss (BCE)"}
+
+
+def metric_label(metric: str) -> str:
+    """Display name of a metric key (``"hit@10"`` -> ``"HR@10"``)."""
+    return METRIC_LABELS.get(metric, metric)
+
+
+def learning_curves(history, metric: str = "gauc", hue: str = "label", ax=None, title: str | None = None,
+                    colors: dict | None = None, split: str = "validation"):
+    """``metric`` per epoch, one line per ``hue`` value (mean over seeds, band = min..max over seeds).
+
+    ``history`` is a tidy frame with columns ``epoch``, ``seed``, ``hue`` and ``metric``
+    (``xmrec.experiments.Experiment.history``); the best epoch of each line is marked.
+    """
+    fig, ax = new_ax(ax, figsize=(8, 5))
+    names = list(dict.fromkeys(history[hue]))
+    colors = colors or colors_for(names)
+    for name in names:
+        g = history[history[hue] == name].groupby("epoch")[metric]
+        mean, lo, hi = g.mean(), g.min(), g.max()
+        ax.plot(mean.index, mean.to_numpy(), lw=2.5, marker="o", ms=4, color=colors[name], label=name)
+        if (hi > lo).any():
+            ax.fill_between(mean.index, lo.to_numpy(), hi.to_numpy(), color=colors[name], alpha=0.15, lw=0)
+        best = mean.idxmax() if metric != "train_loss" else mean.idxmin()
+        ax.scatter([best], [mean[best]], s=120, marker="*", color=colors[name], edgecolor="black", zorder=5)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"{split} {metric_label(metric)}")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(fontsize="x-small", loc="lower right" if metric != "train_loss" else "upper right")
+    if title:
+        ax.set_title(title)
+    return fig, ax
+
+
+def metric_points(table, metric: str = "gauc", y: str = "label", ax=None, title: str | None = None,
+                  colors: dict | None = None, order=None, annotate: bool = True):
+    """One row per ``y`` value: the mean of ``metric`` over seeds (dot), +- one standard deviation
+    (bar) and each seed (small open circles). Differences of a few thousandths stay visible
+    because the axis does not start at zero."""
+    fig, ax = new_ax(ax, figsize=(8, 0.6 * table[y].nunique() + 1.8))
+    order = list(order) if order is not None else list(dict.fromkeys(table[y]))
+    colors = colors or colors_for(order)
+    for i, name in enumerate(order):
+        v = table.loc[table[y] == name, metric].to_numpy(dtype=float)
+        if not len(v):
+            continue
+        mean, sd = v.mean(), v.std(ddof=1) if len(v) > 1 else 0.0
+        ax.errorbar(mean, i, xerr=sd, fmt="o", ms=10, capsize=6, lw=2.5, color=colors[name], zorder=3)
+        if len(v) > 1:
+            ax.scatter(v, np.full(len(v), i + 0.18), s=28, facecolors="none", edgecolors=colors[name], zorder=2)
+        if annotate:
+            text = f"{mean:.4f}" + (f" ± {sd:.4f}" if len(v) > 1 else "")
+            ax.annotate(text, (mean, i), xytext=(0, -17), textcoords="offset points", ha="center",
+                        va="top", fontsize="x-small")
+    ax.set_yticks(range(len(order)), order)
+    ax.set_ylim(len(order) - 0.4, -0.6)
+    ax.set_xlabel(f"test {metric_label(metric)}")
+    ax.set_ylabel("")
+    ax.margins(x=0.25)
+    if title:
+        ax.set_title(title)
+    return fig, ax
+
+
+def gain_by_group(paired, by: str, ax=None, title: str | None = None, xlabel: str | None = None,
+                  metric: str = "gauc", seed: int = 0, n_boot: int = 1000, color=None):
+    """Mean per-list difference (column ``diff``, e.g. Ada - base) per group of ``by``, with a 95%
+    bootstrap interval (seeded); the number of lists is under each group's name; zero is marked."""
+    import textwrap
+
+    fig, ax = new_ax(ax)
+    groups = [g for g in (paired[by].cat.categories if hasattr(paired[by], "cat") else sorted(paired[by].unique()))
+              if (paired[by] == g).any()]
+    rng = np.random.default_rng(seed)
+    means, lows, highs, counts = [], [], [], []
+    for g in groups:
+        d = paired.loc[paired[by] == g, "diff"].to_numpy(dtype=float)
+        boot = rng.choice(d, size=(n_boot, len(d)), replace=True).mean(axis=1)
+        means.append(d.mean())
+        lows.append(d.mean() - np.quantile(boot, 0.025))
+        highs.append(np.quantile(boot, 0.975) - d.mean())
+        counts.append(len(d))
+    x = np.arange(len(groups))
+    color = color or colors_for(["gain"])["gain"]
+    ax.bar(x, means, yerr=[lows, highs], capsize=6, color=color, alpha=0.85, width=0.6)
+    ax.axhline(0, color="black", lw=1.2)
+    ax.set_xticks(x, [f"{textwrap.fill(str(g), 18)}\n(n={n:,})" for g, n in zip(groups, counts)])
+    ax.set_xlabel(by if xlabel is None else xlabel)
+    ax.set_ylabel(f"Δ test {metric_label(metric)} per list\n(mean, 95% interval)")
+    ax.margins(y=0.25)
+    if title:
+        ax.set_title(title)
+    return fig, ax

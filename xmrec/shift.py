@@ -2,12 +2,20 @@
 
 Two kinds of shift matter in this kit. Candidate-list shift: every list Ada-Ranker ranks has its
 own item distribution (the distribution-mixer makes it so). Market shift: the same items are
-bought with different popularity in different markets. Everything here is a pure function of
-arrays; plots live in the notebooks.
+bought with different popularity in different markets. Everything here is a deterministic
+function of its inputs (arrays, or a processed dataset and a seed); plots live in the notebooks.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Sequence
+
 import numpy as np
+import pandas as pd
+
+from xmrec.config import SamplerConfig
+from xmrec.data.sampling import SAMPLERS, CategoryPools, sample_split
+from xmrec.data.store import ProcessedDataset, Split
 
 
 def normalise(counts, axis: int = -1) -> np.ndarray:
@@ -53,6 +61,12 @@ def list_divergence(candidates, reference, item_cate_ptr, item_cate_idx, n_cates
     return js_divergence(hist, ref)
 
 
+def entropy(counts, axis: int = -1) -> np.ndarray:
+    """Shannon entropy in bits of each row of counts or probabilities (0 for an all-zero row)."""
+    p = normalise(counts, axis)
+    return -(p * np.log2(np.where(p > 0, p, 1.0))).sum(axis=axis)
+
+
 def popularity_curve(counts) -> tuple[np.ndarray, np.ndarray]:
     """Lorenz-style curve: (share of items, share of interactions they hold), most popular first."""
     c = np.sort(np.asarray(counts, dtype=np.float64))[::-1]
@@ -95,3 +109,53 @@ def popularity_divergence_matrix(counts_by_group: dict[str, dict]) -> tuple[list
         for it, c in counts_by_group[name].items():
             mat[g, index[it]] = c
     return names, js_divergence(mat[:, None, :], mat[None, :, :])
+
+
+def lists_by_sampler(ds: ProcessedDataset, kinds: Sequence[str] = SAMPLERS, split: str = "train",
+                     n_lists: int | None = None, seed: int = 2022,
+                     base: SamplerConfig | None = None) -> dict[str, Split]:
+    """The same instances of ``split`` with negatives from each sampler: a controlled comparison.
+
+    ``n_lists`` instances are drawn once (seeded, without replacement; all when None); sampler
+    number k then fills its own copy of them from ``numpy.random.default_rng([seed, k])``, so the
+    lists differ only by how their negatives were drawn. ``base`` sets the other sampler knobs
+    (default: ``SamplerConfig`` with the dataset's ``n_neg``). Returns ``{kind: Split}``.
+    """
+    rows = ds.split(split)
+    if n_lists is not None and n_lists < len(rows):
+        rows = rows.subset(np.sort(np.random.default_rng(seed).choice(len(rows), n_lists, replace=False)))
+    base = base or SamplerConfig(n_neg=ds.n_neg or SamplerConfig.n_neg)
+    pools = CategoryPools.from_dataset(ds)
+    out = {}
+    for k, kind in enumerate(kinds):
+        lists = rows.subset(slice(None))
+        cfg = replace(base, kind=kind, seed=seed)
+        lists.neg_items, lists.neg_pool, lists.neg_n_cates, _ = sample_split(
+            lists, pools, cfg, np.random.default_rng([seed, k]))
+        out[kind] = lists
+    return out
+
+
+def list_profile(lists: Split, ds: ProcessedDataset, reference=None) -> pd.DataFrame:
+    """One row per candidate list: how its negatives relate to its positive and to the catalogue.
+
+    Columns: ``positive_pop`` (training interactions of the positive), ``negative_pop`` (median
+    over the negatives), ``effective_categories`` (2 ** entropy in bits of the negatives' category
+    histogram: 1 when they share one category, m when spread evenly over m), ``anchor_share`` (share of negatives carrying the list's anchor category), ``divergence`` (JS
+    in bits of the whole list's category histogram from ``reference``; default the catalogue's
+    category distribution, the mix a uniformly drawn list has on average) and ``pool`` (the
+    sampler's pool flag: 1 = popularity-weighted).
+    """
+    if reference is None:
+        reference = np.bincount(ds.item_cate_idx, minlength=ds.n_cates + 1)
+    neg_hist = category_histograms(lists.neg_items, ds.item_cate_ptr, ds.item_cate_idx, ds.n_cates)
+    n_neg = lists.neg_items.shape[1]
+    return pd.DataFrame({
+        "positive_pop": ds.item_pop[lists.item],
+        "negative_pop": np.median(ds.item_pop[lists.neg_items], axis=1),
+        "effective_categories": 2.0 ** entropy(neg_hist),
+        "anchor_share": neg_hist[np.arange(len(lists)), lists.cate] / n_neg,
+        "divergence": list_divergence(lists.candidates(), reference, ds.item_cate_ptr, ds.item_cate_idx,
+                                      ds.n_cates),
+        "pool": lists.neg_pool.astype(np.int64),
+    })
