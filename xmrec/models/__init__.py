@@ -1,0 +1,6 @@
+"""The shared ranker, seven base encoders and the Ada-Ranker components (DESIGN.md section 2)."""
+from xmrec.models.adaranker import Distribution
+from xmrec.models.ranker import Ranker, list_bce
+from xmrec.models.registry import MODEL_NAMES, build_model, canonical_name
+
+__all__ = ["MODEL_NAMES", "Distribution", "Ranker", "build_model", "canonical_name", "list_bce"]

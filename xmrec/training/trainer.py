@@ -1,0 +1,194 @@
+"""The training loop: base / Ada end-to-end / fine-tune, Adam, early stopping on validation GAUC.
+
+``Trainer(model_cfg, train_cfg, out=...).fit(dataset)`` trains, keeps the best epoch (by valid
+GAUC), restores it at the end, and returns the per-epoch history. With ``out`` it writes
+``out/checkpoint.pt`` (best model) and ``out/last.pt`` (everything needed to resume: model,
+optimiser, epoch, random states, configs, history), each atomically; ``fit`` resumes from
+``last.pt`` when it exists, and the resumed run gives the same numbers as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from xmrec.config import ModelConfig, TrainConfig, resolve_device
+from xmrec.data.store import ProcessedDataset, Split
+from xmrec.metrics import evaluate
+from xmrec.models import Ranker, build_model, canonical_name, list_bce
+from xmrec.training.batches import SplitTensors
+from xmrec.training.checkpoint import (load_base_weights, model_payload, read_checkpoint, rng_state,
+                                       save_checkpoint, set_rng_state)
+from xmrec.training.inference import autocast, score
+
+MODES = ("base", "ada", "finetune")
+Callback = Callable[[dict, "Trainer"], "bool | None"]  # after each epoch; returning True stops training
+
+
+def resolve_configs(model_cfg: ModelConfig, train_cfg: TrainConfig, max_seq_len: int) -> ModelConfig:
+    """The model config a run trains: the mode decides ``ada``; positions match the data's history."""
+    if train_cfg.mode not in MODES:
+        raise ValueError(f"TrainConfig.mode must be one of {MODES}, got {train_cfg.mode!r}")
+    if train_cfg.mode == "base" and model_cfg.ada:
+        raise ValueError("mode 'base' trains a model without Ada-Ranker components, but ModelConfig.ada "
+                         "is True: use mode 'ada' or 'finetune'")
+    if train_cfg.mode == "finetune" and not train_cfg.init:
+        raise ValueError("mode 'finetune' needs TrainConfig.init, the base checkpoint to start from")
+    if train_cfg.freeze and train_cfg.mode != "finetune":
+        raise ValueError("freeze=True only applies to mode 'finetune'")
+    return replace(model_cfg, name=canonical_name(model_cfg.name), ada=train_cfg.mode != "base",
+                   max_seq_len=max_seq_len)
+
+
+class Trainer:
+    """Train one ranker on a :class:`ProcessedDataset`; see the module docstring.
+
+    After ``fit``: ``model`` (best epoch restored), ``history`` (one dict per epoch: ``epoch``,
+    ``train_loss``, ``seconds``, ``samples_per_s``, the validation metrics, ``best``),
+    ``best_epoch`` and ``best_valid``. ``callbacks`` run after each epoch.
+    """
+
+    def __init__(self, model_cfg: ModelConfig = ModelConfig(), train_cfg: TrainConfig = TrainConfig(), *,
+                 out: str | Path | None = None, progress: bool = True, callbacks: Iterable[Callback] = ()):
+        self.model_cfg, self.train_cfg = model_cfg, train_cfg
+        self.out = Path(out) if out is not None else None
+        self.progress = progress
+        self.callbacks = list(callbacks)
+        self.device = resolve_device(train_cfg.device)
+        self.model: Ranker | None = None
+        self.history: list[dict] = []
+        self.best_epoch = 0
+        self.best_valid: dict = {}
+        self.init_description: str | None = None
+
+    # -- setup ------------------------------------------------------------------------------
+    def _build(self, ds: ProcessedDataset) -> None:
+        cfg, tc = resolve_configs(self.model_cfg, self.train_cfg, ds.max_seq_len), self.train_cfg
+        self.model_cfg = cfg
+        torch.manual_seed(tc.seed)
+        model = build_model(cfg, ds.n_items, ds.n_users, item_emb=ds.item_emb)
+        if tc.mode == "finetune":
+            self.init_description = load_base_weights(model, read_checkpoint(tc.init), str(tc.init))
+            if tc.freeze:
+                for name, p in model.named_parameters():
+                    p.requires_grad_(name.startswith("ada."))
+        self.model = model.to(self.device)
+        on_cuda = self.device.type == "cuda"
+        for flag in ("amp", "compile"):
+            if getattr(tc, flag) and not on_cuda:
+                warnings.warn(f"TrainConfig.{flag} needs CUDA; ignored on {self.device}", stacklevel=3)
+        self.amp = tc.amp and on_cuda
+        self.forward = torch.compile(self.model) if tc.compile and on_cuda else self.model
+        self.optimizer = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad],
+                                          lr=tc.lr, weight_decay=tc.weight_decay)
+        fp16 = self.amp and not torch.cuda.is_bf16_supported()
+        self.scaler = torch.amp.GradScaler("cuda", enabled=fp16)
+        self.shuffle = torch.Generator().manual_seed(tc.seed)
+
+    def _payload(self, ds: ProcessedDataset, state: dict | None = None, epoch: int | None = None) -> dict:
+        return model_payload(self.model, n_items=ds.n_items, n_users=ds.n_users, train_cfg=self.train_cfg,
+                             dataset=ds.name, epoch=self.best_epoch if epoch is None else epoch,
+                             valid=self.best_valid, state=state)
+
+    def _save_last(self, ds, best_state, bad_epochs: int, stopped: bool) -> None:
+        payload = self._payload(ds, epoch=len(self.history))
+        payload.update(optimizer=self.optimizer.state_dict(), scaler=self.scaler.state_dict(),
+                       rng=rng_state(self.shuffle), history=self.history, best_state=best_state,
+                       best_epoch=self.best_epoch, best_valid=self.best_valid, bad_epochs=bad_epochs,
+                       stopped=stopped)
+        save_checkpoint(self.out / "last.pt", payload)
+
+    def _resume(self, path: Path) -> tuple[dict | None, int, bool]:
+        state = read_checkpoint(path)
+        ignore = {"epochs", "device", "progress"}
+        mine = {k: v for k, v in asdict(self.train_cfg).items() if k not in ignore}
+        theirs = {k: v for k, v in state["train_config"].items() if k not in ignore}
+        if state["model_config"] != asdict(self.model_cfg) or mine != theirs:
+            raise ValueError(f"{path} was written by a run with other settings; use another out folder "
+                             "or fit(..., resume=False) to start afresh")
+        self.model.load_state_dict(state["model"], strict=True)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"], self.shuffle)
+        self.history = list(state["history"])
+        self.best_epoch, self.best_valid = state["best_epoch"], dict(state["best_valid"])
+        return state["best_state"], state["bad_epochs"], state["stopped"]
+
+    # -- loop -------------------------------------------------------------------------------
+    def _train_epoch(self, data: SplitTensors) -> tuple[float, float]:
+        tc, model = self.train_cfg, self.model
+        model.train()
+        order = torch.randperm(len(data), generator=self.shuffle)
+        total = torch.zeros((), device=self.device)
+        start = time.perf_counter()
+        steps = range(0, len(data), tc.batch_size)
+        for i in tqdm(steps, desc="batches", leave=False, disable=not self.progress):
+            rows = order[i:i + tc.batch_size]
+            batch = data.batch(rows, self.device)
+            with autocast(self.device, self.amp):
+                loss = list_bce(self.forward(batch))
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            total += loss.detach() * len(rows)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return float(total) / max(len(data), 1), time.perf_counter() - start
+
+    def evaluate(self, split: Split | SplitTensors) -> dict[str, float]:
+        """Metrics of the current model on ``split`` (seeded: z samples repeat exactly)."""
+        return evaluate(self.score(split))
+
+    def score(self, split: Split | SplitTensors) -> np.ndarray:
+        """Logits ``[n_lists, n_candidates]`` of the current model on ``split``."""
+        if self.model is None:
+            raise RuntimeError("call fit() first")
+        return score(self.model, split, batch_size=self.train_cfg.eval_batch_size, seed=self.train_cfg.seed,
+                     amp=self.amp, forward=self.forward)
+
+    def fit(self, ds: ProcessedDataset, *, resume: bool = True) -> list[dict]:
+        """Train on ``ds.train``, early-stop on ``ds.valid`` GAUC, restore the best epoch; the history."""
+        tc = self.train_cfg
+        self._build(ds)
+        self.history, self.best_epoch, self.best_valid = [], 0, {}
+        best_state, bad_epochs, stopped = None, 0, False
+        if resume and self.out is not None and (self.out / "last.pt").is_file():
+            best_state, bad_epochs, stopped = self._resume(self.out / "last.pt")
+        train, valid = SplitTensors.from_split(ds.train), SplitTensors.from_split(ds.valid)
+        bar = tqdm(total=tc.epochs, initial=len(self.history), desc=self.model.describe(),
+                   disable=not self.progress)
+        while not stopped and len(self.history) < tc.epochs:
+            loss, seconds = self._train_epoch(train)
+            t0 = time.perf_counter()
+            metrics = self.evaluate(valid)
+            record = {"epoch": len(self.history) + 1, "train_loss": loss, "seconds": seconds,
+                      "samples_per_s": len(train) / seconds if seconds > 0 else float("nan"),
+                      "eval_seconds": time.perf_counter() - t0, **metrics,
+                      "best": metrics["gauc"] > self.best_valid.get("gauc", -np.inf)}
+            self.history.append(record)
+            if record["best"]:
+                best_state = copy.deepcopy(self.model.state_dict())
+                self.best_epoch, self.best_valid, bad_epochs = record["epoch"], metrics, 0
+                if self.out is not None:
+                    save_checkpoint(self.out / "checkpoint.pt", self._payload(ds, best_state))
+            else:
+                bad_epochs += 1
+            stopped = bad_epochs >= tc.patience
+            for callback in self.callbacks:
+                stopped = bool(callback(record, self)) or stopped
+            if self.out is not None:
+                self._save_last(ds, best_state, bad_epochs, stopped)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4f}", gauc=f"{metrics['gauc']:.4f}", best=self.best_epoch)
+        bar.close()
+        if best_state is not None:
+            self.model.load_state_dict(best_state)
+        return self.history
