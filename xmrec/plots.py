@@ -320,7 +320,8 @@ def learning_curves(history, metric: str = "gauc", hue: str = "label", ax=None, 
     """``metric`` per epoch, one line per ``hue`` value (mean over seeds, band = min..max over seeds).
 
     ``history`` is a tidy frame with columns ``epoch``, ``seed``, ``hue`` and ``metric``
-    (``xmrec.experiments.Experiment.history``); the best epoch of each line is marked.
+    (``xmrec.experiments.Experiment.history``, which also has the validation ``gauc``); a star
+    marks the epoch early stopping keeps (best mean validation GAUC), whatever ``metric`` is drawn.
     """
     fig, ax = new_ax(ax, figsize=(8, 5))
     names = list(dict.fromkeys(history[hue]))
@@ -331,8 +332,8 @@ def learning_curves(history, metric: str = "gauc", hue: str = "label", ax=None, 
         ax.plot(mean.index, mean.to_numpy(), lw=2.5, marker="o", ms=4, color=colors[name], label=name)
         if (hi > lo).any():
             ax.fill_between(mean.index, lo.to_numpy(), hi.to_numpy(), color=colors[name], alpha=0.15, lw=0)
-        best = mean.idxmax() if metric != "train_loss" else mean.idxmin()
-        ax.scatter([best], [mean[best]], s=120, marker="*", color=colors[name], edgecolor="black", zorder=5)
+        kept = history[history[hue] == name].groupby("epoch")["gauc"].mean().idxmax()  # what early stopping keeps
+        ax.scatter([kept], [mean[kept]], s=120, marker="*", color=colors[name], edgecolor="black", zorder=5)
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"{split} {metric_label(metric)}")
     ax.xaxis.get_major_locator().set_params(integer=True)

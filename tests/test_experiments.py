@@ -1,0 +1,189 @@
+"""xmrec.experiments: variants, grids with fine-tunes, run caching, tidy tables and their statistics."""
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy.spatial.distance import jensenshannon
+
+from xmrec import experiments as xp
+from xmrec.config import DataConfig, ModelConfig, SamplerConfig, TrainConfig
+
+SMALL = dict(interactions=20_000, max_seq_len=10, data_cfg=DataConfig(small_category_max_items=20),
+             train=TrainConfig(batch_size=128, epochs=1, patience=1), max_train_lists=300, max_eval_lists=120,
+             progress=False)
+
+
+def small_experiment(runs_dir) -> xp.Experiment:
+    return xp.Experiment("synthetic", runs_dir=runs_dir, **SMALL)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models: one torch thread is faster, and immune to a busy machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("runs")
+
+
+@pytest.fixture(scope="module")
+def done(runs_dir):
+    """One grid: base, ada and a frozen fine-tune of GRU4Rec for one seed."""
+    exp = small_experiment(runs_dir)
+    exp.run_grid([xp.variant("GRU4Rec", "finetune", freeze=True), xp.variant("GRU4Rec", "base"),
+                  xp.variant("GRU4Rec", "ada")], seeds=[7])
+    return exp
+
+
+# -- variants --------------------------------------------------------------------------------
+def test_variant_labels_and_validation():
+    assert xp.variant("SASRec", "finetune", freeze=True).label == "SASRec finetune (frozen)"
+    assert xp.variant("GRU4Rec", "ada", identity_patches=True).label == "GRU4Rec ada +identity_patches"
+    assert "[random init]" in xp.variant(embedding_init=False).label
+    with pytest.raises(ValueError, match="freeze"):
+        xp.variant("GRU4Rec", "ada", freeze=True)
+    with pytest.raises(ValueError, match="mode"):
+        xp.Variant("x", mode="adapt")
+    with pytest.raises(ValueError, match="unknown mode"):
+        xp.grid(["GRU4Rec"], ["base", "frozen"])
+
+
+def test_base_variant_ignores_ada_switches():
+    """A base run is the same run whatever the Ada switches say (one cached run, not several)."""
+    a = xp.variant("GRU4Rec", "base", identity_patches=True, mean_z_at_eval=True)
+    assert a.model == replace(ModelConfig(), name="GRU4Rec") and a.label == "GRU4Rec base"
+    ft = xp.variant("NARM", "finetune", film_per_dim=True, dropout=0.2)
+    base = ft.base_variant()
+    assert base.mode == "base" and base.model.dropout == 0.2 and not base.model.film_per_dim
+
+
+def test_grid_and_default_grids():
+    g = xp.grid(["GRU4Rec", "SASRec"], ["base", "ada", "finetune-frozen"])
+    assert [(v.model.name, v.mode, v.freeze) for v in g] == [
+        ("GRU4Rec", "base", False), ("GRU4Rec", "ada", False), ("GRU4Rec", "finetune", True),
+        ("SASRec", "base", False), ("SASRec", "ada", False), ("SASRec", "finetune", True)]
+    abl = xp.ablation_variants("GRU4Rec")
+    assert {v.mode for v in abl} == {"base", "ada", "finetune"}
+    assert any(v.model.identity_patches for v in abl) and any(v.model.mean_z_at_eval for v in abl)
+
+
+# -- runs ------------------------------------------------------------------------------------
+def test_grid_runs_base_first_and_fine_tune_starts_from_it(done):
+    table = done.table()
+    assert list(table["label"]) == ["GRU4Rec base", "GRU4Rec ada", "GRU4Rec finetune (frozen)"]
+    for m in xp.METRICS + ("auc",):
+        assert table[m].between(0, 1).all(), m
+    base = done.latest("GRU4Rec base").model.state_dict()
+    frozen = done.latest("GRU4Rec finetune (frozen)").model.state_dict()
+    shared = [k for k in base]  # every base tensor is still the base checkpoint's after a frozen fine-tune
+    assert shared and all(torch.equal(base[k], frozen[k]) for k in shared)
+    assert any(k.startswith("ada.") for k in frozen)
+
+
+def test_tables_are_tidy_and_consistent(done):
+    table, history, per_list = done.table(), done.history(), done.per_list()
+    assert len(history) == table["epochs_run"].sum()
+    n_test = len(done.dataset().test)
+    assert len(per_list) == len(table) * n_test
+    means = per_list.groupby("label", sort=False)[list(xp.METRICS)].mean()
+    for m in xp.METRICS:  # per-list metrics average to the table's metrics
+        np.testing.assert_allclose(means.loc[table["label"], m].to_numpy(), table[m].to_numpy())
+    assert set(per_list["pool"].astype(str)) <= {"uniform", "popularity"}
+
+
+def test_finished_runs_are_reused(done, runs_dir):
+    again = small_experiment(runs_dir)
+    result = again.run(xp.variant("GRU4Rec", "ada"), seed=7)
+    assert result.reused
+    assert result.metrics == pytest.approx(done.latest("GRU4Rec ada").metrics)
+
+
+def test_fine_tune_alone_trains_its_base_and_seeds_repeat(tmp_path, done):
+    """A fresh folder: the fine-tune trains its base first, with the same numbers as before."""
+    exp = small_experiment(tmp_path)
+    exp.run(xp.variant("GRU4Rec", "finetune", freeze=True), seed=7)
+    assert [r.variant.label for r in exp.results] == ["GRU4Rec base", "GRU4Rec finetune (frozen)"]
+    assert not exp.results[0].reused
+    assert exp.results[0].metrics == pytest.approx(done.latest("GRU4Rec base").metrics)
+    assert exp.control_of("GRU4Rec finetune (frozen)") == "GRU4Rec base"
+
+
+def test_sampler_and_embedding_variants_change_the_data(done):
+    ds = done.dataset()
+    uniform = done.dataset(SamplerConfig(kind="uniform", n_neg=9))
+    assert uniform.n_neg == 9 and ds.n_neg == 19
+    assert np.array_equal(uniform.test.item, ds.test.item)  # same instances, other negatives
+    assert done.dataset(embedding_init=False).item_emb is None and ds.item_emb is not None
+
+
+def test_latent_of_ada_only(done):
+    ds = done.dataset()
+    mu = xp.latent_of(done.latest("GRU4Rec ada"), ds, key="mu")
+    assert mu.shape == (len(ds.test), 64) and np.isfinite(mu).all()
+    with pytest.raises(ValueError, match="base model"):
+        xp.latent_of(done.latest("GRU4Rec base"), ds)
+
+
+# -- statistics ------------------------------------------------------------------------------
+def test_list_features_divergence_matches_scipy(done):
+    ds = done.dataset()
+    feats = xp.list_features(ds)
+    ptr, idx = ds.item_cate_ptr, ds.item_cate_idx
+    ref = np.zeros(ds.n_cates + 1)
+    for item in range(ds.n_items + 1):
+        ref[idx[ptr[item]:ptr[item + 1]]] += ds.item_pop[item]
+    for row in (0, 5, len(ds.test) - 1):
+        hist = np.zeros(ds.n_cates + 1)
+        for item in ds.test.candidates()[row]:
+            hist[idx[ptr[item]:ptr[item + 1]]] += 1
+        assert feats["divergence"][row] == pytest.approx(jensenshannon(hist, ref, base=2) ** 2, abs=1e-9)
+    assert (feats["pool"].astype(str) == np.where(ds.test.neg_pool == 1, "popularity", "uniform")).all()
+    assert (feats["n_cates"] == ds.test.neg_n_cates).all()
+
+
+def test_paired_difference_pairs_by_seed_and_list():
+    rows = []
+    for seed in (1, 2):
+        for lst in range(3):
+            rows.append({"label": "base", "seed": seed, "list": lst, "gauc": 0.1 * lst, "pool": "uniform",
+                         "n_cates": 1, "divergence": 0.0})
+            rows.append({"label": "ada", "seed": seed, "list": lst, "gauc": 0.1 * lst + seed, "pool": "uniform",
+                         "n_cates": 1, "divergence": 0.0})
+    df = pd.DataFrame(rows).sample(frac=1.0, random_state=0)  # order must not matter
+    d = xp.paired_difference(df, "ada", "base").sort_values(["seed", "list"])
+    assert d["diff"].tolist() == pytest.approx([1, 1, 1, 2, 2, 2])
+    with pytest.raises(KeyError, match="missing"):
+        xp.paired_difference(df, "missing", "base")
+
+
+def test_summarize_mean_and_std():
+    table = pd.DataFrame({"label": ["a", "a", "a", "b"], "gauc": [0.1, 0.2, 0.6, 0.5]})
+    s = xp.summarize(table, ["gauc"]).set_index("label")
+    assert s.loc["a", "gauc_mean"] == pytest.approx(0.3)
+    assert s.loc["a", "gauc_std"] == pytest.approx(np.std([0.1, 0.2, 0.6], ddof=1))
+    assert s.loc["b", "gauc_std"] == 0 and s.loc["a", "n_seeds"] == 3
+    assert s.loc["a", "gauc"] == f"0.3000 ± {np.std([0.1, 0.2, 0.6], ddof=1):.4f}"
+
+
+def test_divergence_bins():
+    bins = xp.divergence_bins(np.arange(100.0), 4)
+    assert list(pd.Series(bins).value_counts(sort=False)) == [25, 25, 25, 25]
+    assert list(bins.categories)[0] == "0.00-24.75"
+    assert len(xp.divergence_bins(np.zeros(7)).categories) == 1
+
+
+def test_latent_probe_reads_separable_labels():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 300)
+    latent = rng.normal(size=(300, 4))
+    latent[:, 0] += 4 * labels
+    assert xp.latent_probe(latent, labels)["accuracy"] > 0.95
+    noise = xp.latent_probe(rng.normal(size=(300, 4)), labels)
+    assert noise["accuracy"] < 0.65 and noise["majority"] == pytest.approx(max(labels.mean(), 1 - labels.mean()))

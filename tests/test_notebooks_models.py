@@ -1,0 +1,76 @@
+"""Notebooks 03, 04 and 06 run top to bottom in SMOKE mode and record sensible results."""
+import json
+from pathlib import Path
+
+import pytest
+
+from xmrec.config import project_root
+from xmrec.notebook_runner import run_notebook
+
+pytestmark = pytest.mark.notebooks
+NOTEBOOKS = project_root() / "notebooks"
+
+
+@pytest.fixture(scope="module")
+def processed(tmp_path_factory) -> Path:
+    """One prepared-data cache for the three notebooks (ML-100K is prepared once, not in data/)."""
+    return tmp_path_factory.mktemp("processed")
+
+
+def run(name: str, tmp_path: Path, processed: Path) -> dict:
+    """Execute ``name`` with SMOKE, figures and runs in ``tmp_path``; its recorded results."""
+    params = {"SMOKE": True, "FIGURES_DIR": str(tmp_path), "RUNS_DIR": str(tmp_path / "runs"),
+              "PROCESSED_DIR": str(processed), "THREADS": 1}
+    run_notebook(NOTEBOOKS / name, tmp_path / "executed", params)
+    record = json.loads((tmp_path / f"{name[:2]}_results.json").read_text())
+    assert record["smoke"] is True
+    assert record["figures"], "no figure recorded"
+    for fig in record["figures"]:
+        path = tmp_path / fig
+        assert path.is_file() and path.stat().st_size > 5_000, f"{fig} missing or empty"
+    return record
+
+
+def assert_metrics(metrics: dict):
+    for name in ("gauc", "ndcg@10", "hit@10", "mrr"):
+        assert 0.0 <= metrics[name] <= 1.0, (name, metrics[name])
+
+
+def test_03_train_base_vs_adaranker(tmp_path, processed):
+    rec = run("03_train_base_vs_adaranker.ipynb", tmp_path, processed)
+    assert sorted(rec["modes"].values()) == ["ada", "base", "finetune", "finetune"]
+    for metrics in rec["test_metrics"].values():
+        assert_metrics(metrics)
+    assert {"03_learning_curves.png", "03_test_metrics.png", "03_latent_z.png"} <= set(rec["figures"])
+    probes = rec["latent_probes"]
+    assert {"z -> sampler pool", "mu -> sampler pool"} <= set(probes)
+    assert all(0 <= p["accuracy"] <= 1 for p in probes.values())
+
+
+def test_04_compare_metrics(tmp_path, processed):
+    rec = run("04_compare_metrics.ipynb", tmp_path, processed)
+    runs = rec["runs"]
+    assert {r["model"] for r in runs} == set(rec["models"]) and len(rec["models"]) >= 2
+    assert {r["mode"] for r in runs} >= {"base", "ada"}
+    assert len({r["seed"] for r in runs}) >= 2  # spread over seeds
+    for r in runs:
+        assert_metrics(r)
+    assert set(rec["ada_minus_base_gauc"]) == {f"{m} ada" for m in rec["models"]}
+    assert any(key.endswith("by pool") for key in rec["per_list_gain"])
+    assert {"04_metrics.png", "04_gain_by_list.png"} <= set(rec["figures"])
+
+
+def test_06_ablation_explorer(tmp_path, processed):
+    rec = run("06_ablation_explorer.ipynb", tmp_path, processed)
+    labels = {r["label"] for r in rec["runs"]}
+    assert {"GRU4Rec base", "GRU4Rec ada (faithful)", "GRU4Rec ada +identity_patches",
+            "GRU4Rec ada +mean_z_at_eval", "GRU4Rec finetune (frozen)",
+            "GRU4Rec finetune (frozen) +identity_patches"} <= labels
+    for r in rec["runs"]:
+        assert_metrics(r)
+    assert len(rec["gain_over_base_gauc"]) == 5
+    assert {"06_ablation.png", "06_ablation_gain.png", "06_ablation_curves.png"} <= set(rec["figures"])
+    executed = json.loads((tmp_path / "executed" / "06_ablation_explorer.ipynb").read_text())
+    panel_cell = next(c for c in executed["cells"] if "AblationPanel(" in "".join(c["source"]))
+    mimes = {k for out in panel_cell["outputs"] for k in out.get("data", {})}
+    assert "application/vnd.jupyter.widget-view+json" in mimes  # the panel rendered as a live widget

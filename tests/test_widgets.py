@@ -1,0 +1,84 @@
+"""xmrec.widgets: controls built from config fields, observers, and the ablation panel's Run button."""
+import ipywidgets as widgets
+import pytest
+import torch
+
+from xmrec import experiments as xp
+from xmrec.config import DataConfig, ModelConfig, SamplerConfig, TrainConfig, field_docs
+from xmrec.widgets import AblationPanel, ConfigControls, control_for
+
+
+def test_control_types_and_tooltips_come_from_the_fields():
+    docs = field_docs(ModelConfig)
+    box = control_for(ModelConfig, "identity_patches")
+    assert isinstance(box, widgets.Checkbox) and box.value is False
+    assert box.description == "identity_patches" and box.tooltip == docs["identity_patches"] != ""
+    n_neg = control_for(SamplerConfig, "n_neg", bounds=(1, 99))
+    assert isinstance(n_neg, widgets.BoundedIntText) and (n_neg.value, n_neg.min, n_neg.max) == (19, 1, 99)
+    prob = control_for(SamplerConfig, "popularity_prob", bounds=(0.0, 1.0))
+    assert isinstance(prob, widgets.FloatSlider) and prob.value == 0.5
+    kind = control_for(SamplerConfig, "kind", choices=["mixer", "uniform"])
+    assert isinstance(kind, widgets.Dropdown) and kind.value == "mixer"
+    assert isinstance(control_for(xp.Variant, "embedding_init"), widgets.Checkbox)
+    with pytest.raises(KeyError, match="no field 'nope'"):
+        control_for(ModelConfig, "nope")
+
+
+def test_config_controls_round_trip_and_observe():
+    controls = ConfigControls(SamplerConfig, ["kind", "n_neg"], choices={"kind": ["mixer", "uniform"]})
+    seen = []
+    controls.observe(seen.append)
+    controls.controls["n_neg"].value = 9
+    controls.controls["kind"].value = "uniform"
+    assert [c["name"] for c in seen] == ["value", "value"]
+    assert controls.value() == SamplerConfig(kind="uniform", n_neg=9)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models: one torch thread is faster, and immune to a busy machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def panel(tmp_path_factory):
+    exp = xp.Experiment("synthetic", interactions=20_000, max_seq_len=10,
+                        data_cfg=DataConfig(small_category_max_items=20),
+                        train=TrainConfig(batch_size=128, epochs=1, patience=1), max_train_lists=200,
+                        max_eval_lists=100, runs_dir=tmp_path_factory.mktemp("runs"), progress=False)
+    return AblationPanel(exp, seed=3)
+
+
+def test_panel_observers_follow_the_controls(panel):
+    panel.mode.value = "base"
+    assert panel.freeze.disabled and all(c.disabled for c in panel.ada.controls.values())
+    assert panel.current_variant().mode == "base"
+    panel.mode.value = "finetune"
+    assert not panel.freeze.disabled
+    panel.freeze.value = True
+    panel.ada.controls["identity_patches"].value = True
+    assert "GRU4Rec finetune (frozen) +identity_patches" in panel.preview.value
+    v = panel.current_variant()
+    assert v.freeze and v.model.identity_patches
+    panel.sampler.controls["n_neg"].value = 9
+    assert panel.current_variant().sampler.n_neg == 9
+    assert isinstance(panel.widget, widgets.VBox)
+
+
+def test_run_button_trains_and_updates_the_table(panel):
+    panel.mode.value = "ada"
+    panel.freeze.value = False
+    panel.ada.controls["identity_patches"].value = False
+    panel.sampler.controls["n_neg"].value = 19
+    panel.label.value = "my ada"
+    before = len(panel.experiment.results)
+    panel.run_button.click()  # what a click in JupyterLab does
+    assert len(panel.experiment.results) == before + 1
+    results = panel.results()
+    assert "my ada" in set(results["label"])
+    assert 0 <= results.set_index("label").loc["my ada", "gauc_mean"] <= 1
+    assert "my ada" in panel.status.value and "gauc" in panel.status.value
+    assert not panel.run_button.disabled
