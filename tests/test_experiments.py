@@ -19,13 +19,7 @@ def small_experiment(runs_dir) -> xp.Experiment:
     return xp.Experiment("synthetic", runs_dir=runs_dir, **SMALL)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models: one torch thread is faster, and immune to a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

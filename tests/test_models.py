@@ -48,13 +48,7 @@ def random_dataset(seed: int = 0, n_users: int = 24, n_items: int = 80, seq_len:
         test=random_split(rng, n_eval, n_users, n_items, seq_len), item_emb=emb)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models: one thread is faster and immune to a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -20,13 +20,7 @@ MODEL = ModelConfig(name="GRU4Rec", dim=DIM)
 FAST = TrainConfig(batch_size=64, epochs=3, patience=10, device="cpu", seed=7)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models: one thread is faster and immune to a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """xmrec.widgets: controls built from config fields, observers, and the ablation panel's Run button."""
 import ipywidgets as widgets
 import pytest
-import torch
 
 from xmrec import experiments as xp
 from xmrec.config import DataConfig, ModelConfig, SamplerConfig, TrainConfig, field_docs
@@ -34,13 +33,7 @@ def test_config_controls_round_trip_and_observe():
     assert controls.value() == SamplerConfig(kind="uniform", n_neg=9)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models: one torch thread is faster, and immune to a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
