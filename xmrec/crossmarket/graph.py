@@ -112,9 +112,10 @@ class CrossMarketData:
             raise KeyError(f"unknown item {arr.ravel()[int(np.flatnonzero(idx < 0)[0])]!r}")
         return idx.reshape(arr.shape)
 
-    def view(self, stage: str, leak: bool = False) -> "GraphView":
+    def view(self, stage: str, leak: bool = False, hide: np.ndarray | None = None) -> "GraphView":
         """The interactions visible to features at ``stage`` (see the module docstring).
 
+        ``hide``: row numbers of ``interactions`` to withhold as well (held-out training lists).
         ``leak=True`` shows the target's validation positives at the validation stage too: only
         for demonstrating what leakage does to validation figures, never for a real run.
         """
@@ -124,6 +125,8 @@ class CrossMarketData:
         visible = ~(inter["qrel"].to_numpy() & (inter["market"].to_numpy() == self.market_code(self.target)))
         if stage == TEST or leak:
             visible[:] = True
+        if hide is not None:
+            visible[np.asarray(hide)] = False
         seen = inter[visible]
         ratings = sp.csr_matrix((seen["rating"].to_numpy(np.float64), (seen["u"].to_numpy(), seen["i"].to_numpy())),
                                 shape=(self.n_users, self.n_items))

@@ -4,10 +4,11 @@
    files may be overridden by path, and a target without ``valid_run`` gets sampled lists;
 2. index all markets together (``graph``) and build the validation view (no target
    validation positives) and the test view (with them);
-3. compute every scorer's features on the validation and test candidates;
+3. compute every scorer's features on the validation and test candidates, and on lists held
+   out from the target's own training interactions (``augment``: extra training lists);
 4. evaluate each scorer alone on the labelled validation lists;
-5. fit the LightGBM ranker with user-grouped CV (out-of-fold validation scores, fold-mean test
-   scores) for each objective; the first objective's scores are the submitted predictions;
+5. fit the LightGBM ranker with user-grouped CV on the validation lists plus the held-out lists
+   (out-of-fold validation scores, fold-mean test scores) for each objective; the first objective's scores are the submitted predictions;
 6. optionally write ``OUT/<target>/valid_pred.tsv``, ``test_pred.tsv``, ``metrics.tsv``,
    ``importance.tsv`` and ``summary.json``.
 """
@@ -29,7 +30,8 @@ from .candidates import Candidates, candidates_for, with_runs
 from .evaluation import list_metrics
 from .features import FeatureTable, build_features
 from .graph import TEST, VALID, CrossMarketData
-from .ranker import RankerResult, cross_validate
+from .augment import heldout_lists
+from .ranker import RankerResult, TrainingLists, cross_validate
 from .settings import CrossMarketConfig, make_scorers
 from .submission import PRED_FILES, predictions_frame, write_predictions
 
@@ -121,6 +123,12 @@ def run_target(target: str, markets: Sequence[Market] | None = None, data_dir=No
         lap(f"features_{stage}")
         for name, sec in features[stage].seconds.items():
             seconds[f"{stage}:{name}"] = sec
+    extra = []
+    for view, lists in heldout_lists(data, cands[VALID], cfg.heldout_rounds, cfg.seed):
+        table = build_features(view, lists, scorers, progress=cfg.progress)
+        extra.append(TrainingLists(table, lists.labels(), lists.users))
+    if extra:
+        lap("features_heldout")
 
     valid = cands[VALID]
     rows = []
@@ -131,7 +139,7 @@ def run_target(target: str, markets: Sequence[Market] | None = None, data_dir=No
     for objective in cfg.objectives:
         rcfg = replace(cfg.ranker, objective=objective, seed=cfg.seed)
         rankers[objective] = cross_validate(features[VALID], valid.labels(), valid.users, features.get(TEST),
-                                            rcfg, progress=cfg.progress)
+                                            rcfg, extra=extra, progress=cfg.progress)
         m = list_metrics(rankers[objective].valid_scores, valid.positive)
         rows.append({"method": f"lightgbm_{objective}", "family": "ranker", **m})
         lap(f"ranker_{objective}")

@@ -35,13 +35,30 @@ def _normalised_adjacency(binary: sp.csr_matrix):
     values = inv_sqrt[adj.row] * adj.data * inv_sqrt[adj.col]
     idx = torch.from_numpy(np.vstack([adj.row, adj.col]).astype(np.int64))
     return torch.sparse_coo_tensor(idx, torch.from_numpy(values.astype(np.float32)),
-                                   (n_users + n_items, n_users + n_items)).coalesce().to_sparse_csr()
+                                   (n_users + n_items, n_users + n_items), check_invariants=True).coalesce()
 
 
-def train_lightgcn(binary: sp.csr_matrix, dim: int = 64, layers: int = 4, epochs: int = 30,
-                   batch_size: int = 8192, lr: float = 5e-3, l2: float = 1e-4, seed: int = 2022,
-                   device: str = "auto", progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Final (user, item) embeddings [n_users, dim], [n_items, dim] of LightGCN trained on ``binary``."""
+def train_lightgcn(binary: sp.csr_matrix, dim: int = 64, layers: int = 4, epochs: int = 60,
+                   batch_size: int = 16384, lr: float = 0.02, l2: float = 1e-3, seed: int = 2022,
+                   device: str = "auto", threads: int | None = 1,
+                   progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Final (user, item) embeddings [n_users, dim], [n_items, dim] of LightGCN trained on ``binary``.
+
+    ``threads``: CPU threads for torch while training (restored afterwards); 1 avoids the heavy
+    slow-down of spinning threads when other processes share the cores. None keeps torch's setting.
+    """
+    import torch
+
+    saved_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _train(binary, dim, layers, epochs, batch_size, lr, l2, seed, device, progress)
+    finally:
+        torch.set_num_threads(saved_threads)
+
+
+def _train(binary, dim, layers, epochs, batch_size, lr, l2, seed, device, progress):
     import torch
 
     dev = resolve_device(device)
@@ -95,12 +112,13 @@ class LightGCN(Scorer):
     markets: tuple[str, ...] | None = None
     dim: int = 64
     layers: int = 4
-    epochs: int = 30
-    batch_size: int = 8192
-    lr: float = 5e-3
-    l2: float = 1e-4
+    epochs: int = 60
+    batch_size: int = 16384
+    lr: float = 0.02
+    l2: float = 1e-3
     seed: int = 2022
     device: str = "auto"
+    threads: int | None = 1
     progress: bool = False
     primary_feature: str = "dot"
 
@@ -113,8 +131,9 @@ class LightGCN(Scorer):
         active_users = np.unique(np.concatenate([binary.nonzero()[0], cands.users]))
         active_items = np.unique(np.concatenate([binary.nonzero()[1], cands.items.ravel()]))
         sub = binary[active_users][:, active_items]  # train on the connected part only
-        user_emb, item_emb = train_lightgcn(sub, self.dim, self.layers, self.epochs, self.batch_size, self.lr,
-                                            self.l2, self.seed, self.device, self.progress)
+        user_emb, item_emb = train_lightgcn(sub, dim=self.dim, layers=self.layers, epochs=self.epochs,
+                                            batch_size=self.batch_size, lr=self.lr, l2=self.l2, seed=self.seed,
+                                            device=self.device, threads=self.threads, progress=self.progress)
         urow = np.searchsorted(active_users, cands.users)
         icol = np.searchsorted(active_items, cands.items)
         return {"dot": np.einsum("nd,nkd->nk", user_emb[urow], item_emb[icol])}
