@@ -3,9 +3,9 @@
 The target's validation lists are its only labelled lists (2,697 on t1), too few for a ranker
 with dozens of features. Each round holds out one random visible target interaction of every
 user who has a validation list (and at least ``min_history`` visible target interactions),
-makes it the positive of a new list whose ``n - 1`` negatives are drawn uniformly from the
-validation lists' item pool (the official lists sample from such a pool), never from the
-user's history, and scores the list on the validation view minus the held-out interactions.
+among the interactions with an item of the validation lists' item pool, makes it the positive
+of a new list whose ``n - 1`` negatives are drawn uniformly from that pool (the official lists
+sample from such a pool, and their positives belong to it), never from the user's history, and scores the list on the validation view minus the held-out interactions.
 Rounds use different seeds. These lists only ever train the ranker; they see no validation
 positive (they derive from the validation view), so the out-of-fold figures stay honest.
 On t1 three rounds lift the ranker by about 0.014 NDCG@10.
@@ -34,6 +34,7 @@ def heldout_lists(data: CrossMarketData, valid: Candidates, rounds: int, seed: i
     counts = np.bincount(users_of_rows, minlength=data.n_users)
     rows = rows[counts[users_of_rows] >= min_history]
     pool = np.unique(valid.items)
+    rows = rows[np.isin(inter["i"].to_numpy()[rows], pool)]  # positives from the pool, as in the real lists
     k = valid.items.shape[1]
     history = base.binary
     out = []

@@ -5,7 +5,7 @@ sampled lists, built the way the official ones look: for each user of ``valid_qr
 positive plus ``n - 1`` negatives drawn uniformly without replacement (numpy Generator, seeded)
 from the items of that market's training interactions, never an item of the user's own
 training history nor the positive. Every result table carries the candidate ``kind``
-(``official``, ``given`` or ``sampled``) so sampled figures are never mistaken for official ones.
+(``official``, ``given`` or ``sampled``; ``heldout`` for the ranker's extra training lists) so sampled figures are never mistaken for official ones.
 """
 from __future__ import annotations
 
@@ -49,9 +49,6 @@ class Candidates:
         y[rows, self.positive[rows]] = 1.0
         return y
 
-    def subset(self, rows) -> "Candidates":
-        return replace(self, users=self.users[rows], items=self.items[rows], positive=self.positive[rows])
-
 
 def sample_lists(pool: np.ndarray, seen: Mapping[str, set], positives: Sequence[tuple[str, str]],
                  n_candidates: int, rng: np.random.Generator, what: str = "market") -> pd.DataFrame:
@@ -86,8 +83,8 @@ def sample_run(market: Market, n_candidates: int = RUN_LENGTH, seed: int = 2022)
 def with_runs(market: Market, valid_run: pd.DataFrame | None = None, test_run: pd.DataFrame | None = None,
               n_candidates: int = RUN_LENGTH, seed: int = 2022) -> tuple[Market, dict[str, str]]:
     """The market with its runs overridden (given) or sampled when absent, and each stage's kind."""
-    kinds = {"valid": GIVEN if valid_run is not None else OFFICIAL,
-             "test": GIVEN if test_run is not None else OFFICIAL}
+    kinds = {"valid": GIVEN if valid_run is not None else market.run_kind,
+             "test": GIVEN if test_run is not None else market.run_kind}
     if valid_run is None:
         valid_run = market.valid_run
         if valid_run is None:

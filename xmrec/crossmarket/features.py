@@ -40,9 +40,6 @@ class FeatureTable:
         idx = [self.names.index(n) for n in names]
         return FeatureTable(list(names), self.values[:, :, idx], self.seconds)
 
-    def subset(self, rows) -> "FeatureTable":
-        return FeatureTable(self.names, self.values[rows], self.seconds)
-
 
 def list_context(score: np.ndarray) -> dict[str, np.ndarray]:
     """``rank``: 0 for the list's best score .. 1 for its worst (ties share the best rank);

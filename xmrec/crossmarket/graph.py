@@ -64,11 +64,11 @@ class CrossMarketData:
                 if "items" in run:
                     item_parts.append(np.concatenate(run["items"].to_numpy()) if len(run) else np.array([]))
         inter = pd.concat(parts, ignore_index=True)
-        users = pd.concat(user_parts, ignore_index=True).drop_duplicates("user")
-        clash = pd.concat(user_parts).drop_duplicates().duplicated("user")
+        users = pd.concat(user_parts, ignore_index=True).drop_duplicates()
+        clash = users["user"].duplicated()
         if clash.any():
-            raise ValueError(f"user {pd.concat(user_parts).drop_duplicates()['user'][clash].iat[0]} appears in "
-                             "two markets; XMRec users belong to one market")
+            raise ValueError(f"user {users['user'][clash].iat[0]} appears in two markets; "
+                             "XMRec users belong to one market")
         user_ids = pd.Index(users["user"].to_numpy())
         item_ids = pd.Index(pd.unique(np.concatenate([inter["item"].to_numpy()] + item_parts)))
         inter = pd.DataFrame({"u": user_ids.get_indexer(inter["user"]), "i": item_ids.get_indexer(inter["item"]),

@@ -20,17 +20,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 
 from xmrec.data.markets import Market, list_markets, load_market, read_run
 from xmrec.io import atomic_path, atomic_write_text
 
+from .augment import heldout_lists
 from .candidates import Candidates, candidates_for, with_runs
 from .evaluation import list_metrics
 from .features import FeatureTable, build_features
 from .graph import TEST, VALID, CrossMarketData
-from .augment import heldout_lists
 from .ranker import RankerResult, TrainingLists, cross_validate
 from .settings import CrossMarketConfig, make_scorers
 from .submission import PRED_FILES, predictions_frame, write_predictions
@@ -50,6 +49,7 @@ class CrossMarketResult:
     features: dict[str, FeatureTable]  # per stage present
     rankers: dict[str, RankerResult]  # per objective
     predictions: dict[str, pd.DataFrame]  # per stage: userId, itemId, score (the submitted ranker)
+    heldout: list[TrainingLists] = field(default_factory=list)  # the extra training lists (augment)
     seconds: dict[str, float] = field(default_factory=dict)  # wall time per stage
     config: CrossMarketConfig = field(default_factory=CrossMarketConfig)
 
@@ -86,7 +86,7 @@ def load_all_markets(data_dir=None, target: str | None = None) -> list[Market]:
 def _as_run(run) -> pd.DataFrame | None:
     if run is None or isinstance(run, pd.DataFrame):
         return run
-    return read_run(run)
+    return read_run(run, n_candidates=None)
 
 
 def run_target(target: str, markets: Sequence[Market] | None = None, data_dir=None,
@@ -152,7 +152,8 @@ def run_target(target: str, markets: Sequence[Market] | None = None, data_dir=No
     if TEST in cands:
         predictions[TEST] = predictions_frame(data, cands[TEST], submitted.test_scores)
     lap("predictions")
-    return CrossMarketResult(target, kinds, metrics, data, cands, features, rankers, predictions, seconds, cfg)
+    return CrossMarketResult(target, kinds, metrics, data, cands, features, rankers, predictions, extra, seconds,
+                             cfg)
 
 
 def write_outputs(result: CrossMarketResult, out: str | Path) -> list[Path]:

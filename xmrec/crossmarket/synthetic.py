@@ -53,6 +53,7 @@ def markets_from_interactions(frame: pd.DataFrame, n_candidates: int = 100,
         test_run = sample_lists(pool, seen_test, list(zip(test["userId"], test["itemId"])), n_candidates, rng,
                                 f"synthetic market {name!r}")
         markets.append(Market(name=name, train=train, train_raw=train, train_5core=None,
-                              valid_qrel=valid.reset_index(drop=True), valid_run=valid_run, test_run=test_run))
+                              valid_qrel=valid.reset_index(drop=True), valid_run=valid_run, test_run=test_run,
+                              run_kind="sampled"))
         hidden.append(test.assign(market=name)[["market", "userId", "itemId"]])
     return markets, pd.concat(hidden, ignore_index=True)

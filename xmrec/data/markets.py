@@ -40,6 +40,7 @@ class Market:
     valid_run: pd.DataFrame | None  # userId, items (list of candidate item ids)
     test_run: pd.DataFrame | None  # userId, items
     path: Path | None = None  # the market folder (None for markets built in memory)
+    run_kind: str = "official"  # where valid_run/test_run came from: "official" files or "sampled"
 
     @property
     def users(self) -> pd.Index:

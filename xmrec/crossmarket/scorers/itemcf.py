@@ -12,7 +12,6 @@ Counts |U_i| and |I_u| are taken within the chosen markets, on the visible inter
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import scipy.sparse as sp
