@@ -128,8 +128,9 @@ class LightGCN(Scorer):
 
     def _features(self, view: GraphView, cands: Candidates) -> dict[str, np.ndarray]:
         binary = view.restrict(self.markets)
-        active_users = np.unique(np.concatenate([binary.nonzero()[0], cands.users]))
-        active_items = np.unique(np.concatenate([binary.nonzero()[1], cands.items.ravel()]))
+        rows, cols = binary.nonzero()
+        active_users = np.unique(np.concatenate([rows, cands.users]))
+        active_items = np.unique(np.concatenate([cols, cands.items.ravel()]))
         sub = binary[active_users][:, active_items]  # train on the connected part only
         user_emb, item_emb = train_lightgcn(sub, dim=self.dim, layers=self.layers, epochs=self.epochs,
                                             batch_size=self.batch_size, lr=self.lr, l2=self.l2, seed=self.seed,
