@@ -34,12 +34,7 @@ def run_all(smoke: bool = False, out_dir: Path | None = None) -> int:
     out_dir = out_dir or project_root() / "runs" / "notebooks"
     found = notebooks()
     if not found:
-        print("No notebooks yet: running the data preparation step only (ML-100K).")
-        from xmrec.data.pipeline import prepare_dataset
-
-        ds = prepare_dataset("ml-100k", project_root() / "data" / "processed" / "ml-100k", progress=True)
-        print(json.dumps(ds.stats, indent=2))
-        return 0
+        raise FileNotFoundError(f"no numbered notebooks (NN_*.ipynb) in {project_root() / 'notebooks'}")
     for nb in found:
         start = time.perf_counter()
         print(f"running {nb.name} (SMOKE={smoke}) ...", flush=True)
@@ -49,22 +44,22 @@ def run_all(smoke: bool = False, out_dir: Path | None = None) -> int:
     return 0
 
 
+def _code_cells_with_outputs(nb: dict) -> list[dict]:
+    return [c for c in nb.get("cells", []) if c.get("cell_type") == "code"
+            and (c.get("outputs") or c.get("execution_count") is not None)]
+
+
 def has_outputs(path: Path) -> bool:
     """True when any code cell of the notebook carries outputs or an execution count."""
-    nb = json.loads(Path(path).read_text())
-    return any(
-        c.get("outputs") or c.get("execution_count") is not None
-        for c in nb.get("cells", []) if c.get("cell_type") == "code"
-    )
+    return bool(_code_cells_with_outputs(json.loads(Path(path).read_text())))
 
 
 def strip_outputs(path: Path) -> bool:
     """Remove outputs and execution counts in place (atomically); True if anything changed."""
-    if not has_outputs(path):
-        return False
     nb = json.loads(Path(path).read_text())
-    for c in nb["cells"]:
-        if c.get("cell_type") == "code":
-            c["outputs"], c["execution_count"] = [], None
-    atomic_write_text(path, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
-    return True
+    dirty = _code_cells_with_outputs(nb)
+    for c in dirty:
+        c["outputs"], c["execution_count"] = [], None
+    if dirty:
+        atomic_write_text(path, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    return bool(dirty)
