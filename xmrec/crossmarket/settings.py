@@ -16,6 +16,7 @@ from .scorers.embeddings import Word2VecScorer
 from .scorers.itemcf import ItemCF
 from .scorers.lightgcn import LightGCN
 from .scorers.popularity import Popularity
+from .scorers.sequential import SequentialScorer
 from .scorers.swing import Swing
 from .scorers.usercf import UserCF
 
@@ -43,7 +44,9 @@ class CrossMarketConfig:
     lightgcn_layers: int = 4  # propagation layers
     lightgcn_batch_size: int = 16384  # BPR triples per step
     lightgcn_lr: float = 0.02  # Adam learning rate
-    device: str = "auto"  # torch device for LightGCN (auto: cuda > mps > cpu)
+    sequential: tuple[str, ...] = ()  # Ada-Ranker (SASRec) scorer combinations; off by default: retrained per view
+    sequential_epochs: int = 8  # Ada-Ranker scorer: epochs (early-stopped on the view's own last interactions)
+    device: str = "auto"  # torch device for LightGCN and the Ada-Ranker scorer (auto: cuda > mps > cpu)
     heldout_rounds: int = 3  # rounds of extra training lists held out from the target's training data
     objectives: tuple[str, ...] = ("binary",)  # ranker objectives to fit ("binary", "lambdarank"); first is submitted
     ranker: RankerConfig = field(default_factory=RankerConfig)  # LightGBM settings (objective set per run)
@@ -90,4 +93,6 @@ def make_scorers(cfg: CrossMarketConfig, data: CrossMarketData) -> list[Scorer]:
     scorers += [LightGCN(m, layers=cfg.lightgcn_layers, epochs=cfg.lightgcn_epochs, batch_size=cfg.lightgcn_batch_size,
                          lr=cfg.lightgcn_lr, seed=cfg.seed, device=cfg.device, progress=cfg.progress)
                 for m in combos(cfg.lightgcn)]
+    scorers += [SequentialScorer(m, epochs=cfg.sequential_epochs, seed=cfg.seed, device=cfg.device,
+                                 progress=cfg.progress) for m in combos(cfg.sequential)]
     return scorers
