@@ -97,16 +97,21 @@ class TrainingLists:
 
 def cross_validate(valid: FeatureTable, labels: np.ndarray, users: np.ndarray,
                    test: FeatureTable | None = None, config: RankerConfig = RankerConfig(),
-                   extra: Sequence[TrainingLists] = (), progress: bool = False) -> RankerResult:
+                   extra: Sequence[TrainingLists] = (), progress: bool = False,
+                   score_with: FeatureTable | None = None) -> RankerResult:
     """Train one model per user-grouped fold on the labelled validation lists (module docstring).
 
     ``labels`` is ``[n_valid, K]`` with one 1 per labelled list and all zeros for unlabelled ones.
     ``extra`` lists join every fold's training set, except those of the fold's held-out users.
+    ``score_with``: other features of the same lists to score the held-out folds with (default
+    ``valid``); ``leakage`` trains on leaky features and scores honest ones.
     """
     import lightgbm as lgb
 
-    if test is not None and test.names != valid.names:
-        raise ValueError("validation and test feature tables have different columns")
+    scoring = valid if score_with is None else score_with
+    for other in (test, scoring):
+        if other is not None and other.names != valid.names:
+            raise ValueError("validation and test (or scoring) feature tables have different columns")
     n, k, f = valid.values.shape
     labelled = labels.sum(axis=1) > 0
     folds = np.full(n, -1, np.int64)
@@ -136,10 +141,10 @@ def cross_validate(valid: FeatureTable, labels: np.ndarray, users: np.ndarray,
                            feature_name=[_safe(nm) for nm in valid.names], free_raw_data=True)
         model = lgb.train(params, data, num_boost_round=config.n_estimators)
         held = np.flatnonzero(folds == fold)
-        valid_scores[held] = model.predict(valid.values[held].reshape(-1, f)).reshape(-1, k)
+        valid_scores[held] = model.predict(scoring.values[held].reshape(-1, f)).reshape(-1, k)
         unl = np.flatnonzero(~labelled)
         if len(unl):
-            valid_scores[unl] += model.predict(valid.values[unl].reshape(-1, f)).reshape(-1, k) / config.n_folds
+            valid_scores[unl] += model.predict(scoring.values[unl].reshape(-1, f)).reshape(-1, k) / config.n_folds
         if test is not None:
             test_scores += model.predict(test.values.reshape(-1, f)).reshape(-1, k) / config.n_folds
         gain += model.feature_importance("gain") / config.n_folds
