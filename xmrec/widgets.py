@@ -13,6 +13,7 @@ pressed, and keeps every run in a results table and a comparison plot.
 from __future__ import annotations
 
 import html
+import io
 from dataclasses import fields, replace
 from typing import Callable, Sequence
 
@@ -196,7 +197,7 @@ class AblationPanel:
 
     def refresh(self) -> None:
         """Redraw the results table and the comparison plot."""
-        from IPython.display import display
+        from IPython.display import Image, display
 
         results = self.results()
         self.table_out.clear_output(wait=True)
@@ -204,12 +205,19 @@ class AblationPanel:
             display(results[["label", "n_seeds", *METRICS]] if len(results) else results)
         if not self.plot or not len(results):
             return
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
 
         from xmrec.plots import metric_points
 
+        # Drawn to a PNG here, outside pyplot, on purpose: JupyterLab 4 with ipykernel 7 sends
+        # widget messages on a kernel subshell (setting commsOverSubshells), i.e. another thread,
+        # and each one ends with matplotlib-inline's flush_figures, which draws and closes every
+        # pyplot figure: a pyplot figure drawn here meanwhile (a Run click) came out blank or cut.
+        table = self.experiment.table()
+        fig = Figure(figsize=(8, 0.6 * table["label"].nunique() + 1.8))  # metric_points' own size
+        metric_points(table, self.metric, ax=fig.subplots())
+        png = io.BytesIO()
+        fig.savefig(png, format="png", dpi=fig.dpi, bbox_inches="tight")  # as the inline backend does
         self.plot_out.clear_output(wait=True)
         with self.plot_out:
-            fig, _ = metric_points(self.experiment.table(), self.metric)
-            display(fig)
-            plt.close(fig)
+            display(Image(png.getvalue()))
