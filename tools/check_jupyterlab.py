@@ -17,7 +17,7 @@ Needs Playwright in its own venv and a system Chromium (no ``playwright install`
     apt-get install -y chromium
     python3 -m venv /tmp/pwvenv && /tmp/pwvenv/bin/pip install playwright
     /tmp/pwvenv/bin/python tools/check_jupyterlab.py            # notebook 06 with its widget panel
-    /tmp/pwvenv/bin/python tools/check_jupyterlab.py --all      # 01, 02, 03, 04, then 06
+    /tmp/pwvenv/bin/python tools/check_jupyterlab.py --all      # every numbered notebook, in order
 
 Screenshots and the server log go to ``--out`` (default /tmp/jlcheck). Exits 1 with a message on the first failed check.
 """
@@ -41,8 +41,7 @@ from playwright.sync_api import Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 JUPYTER = ROOT / ".venv" / "bin" / "jupyter"
-ALL = ["01_prepare_data", "02_distribution_shift", "03_train_base_vs_adaranker", "04_compare_metrics",
-       "06_ablation_explorer"]
+ALL = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))  # every numbered notebook
 WIDGET_FAILURES = ("Error displaying widget", "Loading widget...")
 # JupyterLab settings for the run: every cell in the DOM (no windowing), no news/update toasts
 SETTINGS = {"@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
@@ -275,7 +274,7 @@ def check_notebook(browser, lab: Lab, name: str, tmp: Path, out: Path, timeout: 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--notebook", default="notebooks/06_ablation_explorer.ipynb")
-    ap.add_argument("--all", action="store_true", help="notebooks 01-04 and 06, in turn, in one server")
+    ap.add_argument("--all", action="store_true", help="every numbered notebook, in turn, in one server")
     ap.add_argument("--out", type=Path, default=Path("/tmp/jlcheck"), help="screenshot folder")
     ap.add_argument("--chromium", default="/usr/bin/chromium")
     ap.add_argument("--timeout", type=float, default=1200, help="seconds allowed per notebook")
