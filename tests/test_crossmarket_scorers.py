@@ -71,6 +71,18 @@ def test_itemcf_cross_market_and_cosine(toy):
     assert cos[0] == pytest.approx(dot / norm)
 
 
+def test_itemcf_jaccard_hand_computed(toy):
+    data, cands = toy
+    feats = ItemCF(("t1",), "jaccard").features(data.view(VALID), cands)
+    # U_1 = {A, B, D}, U_2 = {A, B, C}, U_3 = {B, C}: |U_1 & U_2| / |U_1 | U_2| = 2/4, for (1, 3) 1/4
+    assert feats["itemcf_jaccard[t1]:sum"][0] == pytest.approx([2 / 4, 1 / 4])
+    # all markets: E{1, 3} and F's source qrel {1, 3} join: U_1 = {A, B, D, E, F}, U_3 = {B, C, E, F}
+    both = ItemCF(None, "jaccard").features(data.view(VALID), cands)["itemcf_jaccard[all]:sum"][0]
+    assert both[1] == pytest.approx(3 / 6)
+    with pytest.raises(ValueError, match="weighting"):
+        ItemCF(None, "dice")
+
+
 def test_swing_hand_computed(toy):
     data, cands = toy
     feats = Swing(("t1",), alpha=0.01).features(data.view(VALID), cands)["swing[t1]:sum"][0]

@@ -31,6 +31,7 @@ class CrossMarketConfig:
 
     itemcf_iuf: tuple[str, ...] = ("target", "target+each", "all")  # ItemCF-IUF market combinations
     itemcf_cosine: tuple[str, ...] = ("target", "all")  # rating-weighted cosine ItemCF combinations
+    itemcf_jaccard: tuple[str, ...] = ()  # Jaccard ItemCF combinations (best single ItemCF on t1; ranker gain within noise)
     usercf: tuple[str, ...] = ("target", "all")  # UserCF (inverse item frequency) combinations
     swing: tuple[str, ...] = ("target",)  # Swing combinations (alpha below)
     swing_alpha: float = 0.01  # Swing smoothing in 1 / (alpha + |I_u & I_v|)
@@ -86,6 +87,7 @@ def make_scorers(cfg: CrossMarketConfig, data: CrossMarketData) -> list[Scorer]:
     scorers: list[Scorer] = [Popularity()]
     scorers += [ItemCF(m, "iuf") for m in combos(cfg.itemcf_iuf)]
     scorers += [ItemCF(m, "cosine") for m in combos(cfg.itemcf_cosine)]
+    scorers += [ItemCF(m, "jaccard") for m in combos(cfg.itemcf_jaccard)]
     scorers += [UserCF(m) for m in combos(cfg.usercf)]
     scorers += [Swing(m, alpha=cfg.swing_alpha, progress=cfg.progress) for m in combos(cfg.swing)]
     scorers += [EASE(m, l2=cfg.ease_l2) for m in combos(cfg.ease)]
