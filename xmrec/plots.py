@@ -408,15 +408,18 @@ def gain_by_group(paired, by: str, ax=None, title: str | None = None, xlabel: st
 
 def ranked_bars(values, ax=None, colors=None, xlabel: str = "", title: str | None = None, fmt: str = ".3f",
                 reference: tuple[str, float] | None = None):
-    """Horizontal bars, largest on top: ``values`` a Series (label -> number), the value written at
-    each bar's end; ``colors``: one colour per label (a dict) or for all; ``reference``: a labelled
-    vertical line, e.g. ``("published 0.725", 0.725)``."""
+    """Horizontal bars, largest on top: ``values`` a Series (label -> number, long labels wrapped),
+    the value written at each bar's end; ``colors``: one colour per label (a dict) or for all;
+    ``reference``: a labelled vertical line, e.g. ``("published 0.725", 0.725)``."""
+    import textwrap
+
     fig, ax = new_ax(ax, figsize=(9, 0.42 * len(values) + 1.5))
     values = values.sort_values()
     color = [colors.get(k) for k in values.index] if isinstance(colors, dict) else colors
     bars = ax.barh(np.arange(len(values)), values.to_numpy(dtype=float), color=color)
     ax.bar_label(bars, labels=[format(v, fmt) for v in values], padding=3, fontsize="x-small")
-    ax.set_yticks(np.arange(len(values)), [str(k) for k in values.index], fontsize="small")
+    labels = ["\n".join(textwrap.fill(part, 28) for part in str(k).split("\n")) for k in values.index]
+    ax.set_yticks(np.arange(len(values)), labels, fontsize="small")
     ax.set_xlabel(xlabel)
     ax.margins(x=0.12)
     if reference is not None:

@@ -9,10 +9,11 @@ Dataset specs (:data:`DATASET_SPECS`):
   nor categories, so two choices stand in for them (recorded in ``stats["source"]``):
   **pseudo-time** = file order of ``Market.train`` (train.tsv rows, then the 5-core-only rows),
   with the market's ``valid_qrel`` positive appended as each user's most recent interaction (so
-  it becomes that user's test target); **categories** of an item = the markets (among all market
-  folders of the data directory) in which the item occurs, in train, 5-core or valid_qrel. The
-  mixer then mixes market-specific pools: each candidate list gets its own cross-market
-  distribution shift.
+  it becomes that user's test target; on the real files that order carries no time: ItemCF
+  over a user's first k items ranks t1's validation lists as well as over the last k);
+  **categories** of an item = the markets (among all market folders of the data directory) in
+  which the item occurs, in train, 5-core or valid_qrel. The mixer then mixes market-specific
+  pools: each candidate list gets its own cross-market distribution shift.
 
 ``seed`` seeds everything (the sampler, word2vec, the synthetic generator); it overrides the
 seeds of the configs given. With ``out`` the dataset is saved to ``out/`` (``arrays.npz`` +

@@ -5,7 +5,9 @@ trained on the visible interactions of ``markets`` (a ``GraphView``, so validati
 see the target's validation positives) with the Ada-Ranker data protocol: pseudo-time = file
 order (the XMRec files carry no timestamps; train rows, then the 5-core-only rows, then other
 markets' qrels), an item's categories = the markets where it is visible, leave-last-out
-instances, distribution-mixer negatives over those market pools. The validation instances (each
+instances, distribution-mixer negatives over those market pools. On the real files that order
+is effectively random within a user (ItemCF over a user's first k items ranks as well as over
+the last k), so a sequence model learns item co-occurrence here, not order. The validation instances (each
 user's second-to-last interaction) early-stop the training; the last interaction is never a
 target. Then the model scores each candidate list with the user's whole visible history (its
 last ``max_seq_len`` items). Candidates the model never saw rank last in their list (score = the
