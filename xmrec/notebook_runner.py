@@ -30,17 +30,22 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict | None = None, time
 
 
 def run_all(smoke: bool = False, out_dir: Path | None = None) -> int:
-    """Run every numbered notebook in order with ``SMOKE`` set; executed copies go to ``runs/notebooks``."""
+    """Run every numbered notebook in order with ``SMOKE`` set; executed copies go to ``runs/notebooks``.
+
+    A SMOKE run writes its draft figures to ``runs/smoke-figures``, never over the reference
+    figures in ``figures/``.
+    """
     out_dir = out_dir or project_root() / "runs" / "notebooks"
+    params = {"SMOKE": smoke} | ({"FIGURES_DIR": str(project_root() / "runs" / "smoke-figures")} if smoke else {})
     found = notebooks()
     if not found:
         raise FileNotFoundError(f"no numbered notebooks (NN_*.ipynb) in {project_root() / 'notebooks'}")
     for nb in found:
         start = time.perf_counter()
         print(f"running {nb.name} (SMOKE={smoke}) ...", flush=True)
-        run_notebook(nb, out_dir, {"SMOKE": smoke})
+        run_notebook(nb, out_dir, params)
         print(f"  done in {time.perf_counter() - start:.0f} s -> {out_dir / nb.name}", flush=True)
-    print(f"figures in {project_root() / 'figures'}")
+    print(f"figures in {params.get('FIGURES_DIR', project_root() / 'figures')}")
     return 0
 
 
