@@ -7,10 +7,10 @@ order (the XMRec files carry no timestamps; train rows, then the 5-core-only row
 markets' qrels), an item's categories = the markets where it is visible, leave-last-out
 instances, distribution-mixer negatives over those market pools. On the real files that order
 is effectively random within a user (ItemCF over a user's first k items ranks as well as over
-the last k), so a sequence model learns item co-occurrence here, not order. The validation instances (each
-user's second-to-last interaction) early-stop the training; the last interaction is never a
-target. Then the model scores each candidate list with the user's whole visible history (its
-last ``max_seq_len`` items). Candidates the model never saw rank last in their list (score = the
+the last k), so a sequence model learns item co-occurrence here, not order. The validation
+instances (each user's second-to-last interaction) early-stop the training; the last interaction
+is never a target. Then the model scores each candidate list with the user's whole visible
+history (its last ``max_seq_len`` items). Candidates the model never saw rank last in their list (score = the
 list's lowest known score minus 1).
 """
 from __future__ import annotations
@@ -40,9 +40,9 @@ def view_dataset(view: GraphView, markets: tuple[str, ...] | None, max_seq_len: 
     ``view.data`` happens to be indexed); users need at least three visible interactions (a train,
     a valid and a test target).
     """
-    inter = view.data.interactions[view.visible]
-    inter = inter[view.user_mask(markets)[inter["u"].to_numpy()]]
     data = view.data
+    inter = data.interactions[view.visible]
+    inter = inter[view.user_mask(markets)[inter["u"].to_numpy()]]
     items = data.item_ids.to_numpy()[inter["i"].to_numpy()]
     raw = pd.DataFrame({"user_id": data.user_ids.to_numpy()[inter["u"].to_numpy()], "item_id": items,
                         "timestamp": np.arange(len(inter), dtype=np.int64)})
