@@ -4,11 +4,11 @@ import pytest
 
 from xmrec.crossmarket import CrossMarketConfig, run_target
 from xmrec.crossmarket.ablation import added_value
+from xmrec.crossmarket.evaluation import list_metrics
 from xmrec.crossmarket.graph import VALID
 from xmrec.crossmarket.leakage import leakage_cost
 from xmrec.crossmarket.overlap import market_coverage
 from xmrec.crossmarket.ranker import RankerConfig, cross_validate
-from xmrec.crossmarket.evaluation import list_metrics
 from xmrec.crossmarket.scorers.itemcf import ItemCF
 from xmrec.crossmarket.scorers.popularity import Popularity
 from xmrec.crossmarket.synthetic import markets_from_interactions
@@ -35,8 +35,8 @@ def test_score_with_swaps_only_the_scoring_features(result):
     rows = valid.labelled
     # every list scored with all-zero features gets one constant score per fold model
     assert np.allclose(blank.valid_scores[rows].std(axis=1), 0.0)
-    pd_imp = plain.importance.set_index("feature")["gain"]
-    assert blank.importance.set_index("feature")["gain"].equals(pd_imp)  # same models, trained the same way
+    plain_gain = plain.importance.set_index("feature")["gain"]
+    assert blank.importance.set_index("feature")["gain"].equals(plain_gain)  # same models, trained the same way
     with pytest.raises(ValueError, match="different columns"):
         cross_validate(table, valid.labels(), valid.users, config=FAST, score_with=table.select(table.names[:3]))
 
