@@ -174,6 +174,38 @@ def test_identity_initialisation_starts_ada_as_its_base(dataset, batch):
         assert not torch.allclose(random_start(batch), base(batch))
 
 
+def test_faithful_patch_pools_and_keys_are_xavier_uniform_over_the_flattened_pool():
+    """The authors' start: pool t as an (n_patches, numel) matrix, U(-b, b), b = sqrt(6 / (n + numel))."""
+    torch.manual_seed(0)
+    patcher = build_model(ModelConfig(name="GRU4Rec", dim=64, ada=True, max_seq_len=10), 100, 10).ada.patcher
+    for shape, keys, pool in zip(patcher.shapes, patcher.keys, patcher.patches):
+        numel = int(np.prod(shape))
+        bound = (6 / (10 + numel)) ** 0.5
+        assert pool.abs().max() <= bound, shape
+        if numel >= 64:  # 640+ draws reach the edge of their interval
+            assert pool.abs().max() > 0.9 * bound, shape
+        assert keys.abs().max() <= (6 / (10 + 64)) ** 0.5
+        assert keys.abs().max() > 0.9 * (6 / (10 + 64)) ** 0.5
+    w1 = patcher.patches[0]
+    assert tuple(w1.shape) == (10, 64, 128) and w1.abs().max() < 0.0271  # +-0.027 for W1 at d = 64
+
+
+def test_parameter_modulation_gives_each_list_its_own_mlp(dataset, batch):
+    """Two lists of one batch get different patched MLPs, and permuting the batch permutes the outputs."""
+    model = make("GRU4Rec", True, dataset, mean_z_at_eval=True, use_input_modulation=False).eval()
+    mlp = model.predictor
+    with torch.no_grad():
+        z = model.distribution(batch["candidates"]).z
+        w1, b1, w2, b2 = model.ada.patcher(z, mlp.tensors())
+        assert not torch.allclose(w1[0], w1[1]) and not torch.allclose(b1[0], b1[1])
+        perm = torch.randperm(len(z), generator=torch.Generator().manual_seed(2))
+        permuted = {k: v[perm] for k, v in batch.items()}
+        torch.testing.assert_close(model(batch)[perm], model(permuted))
+        # the same list scored alone gets the same MLP: nothing leaks between lists of a batch
+        one = {k: v[3:4] for k, v in batch.items()}
+        torch.testing.assert_close(model(one), model(batch)[3:4])
+
+
 def test_film_modulates_history_and_keeps_padding_zero(dataset, batch):
     model = make("GRU4Rec", True, dataset, film_per_dim=True, mean_z_at_eval=True).eval()
     seq = batch["item_seq"]

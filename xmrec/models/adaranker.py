@@ -14,6 +14,7 @@ patching 85,770 (keys 4 x 10 x 64; patches 10 x (8192 + 64 + 64 + 1)) = 106,700.
 """
 from __future__ import annotations
 
+import math
 from typing import NamedTuple, Sequence
 
 import torch
@@ -81,19 +82,21 @@ class ParameterModulation(nn.Module):
 
     For tensor t: a = softmax(z K_t^T) [B, n]; P = a @ patches_t [B, *shape]; a weight (2-D
     tensor) becomes W * P, a bias (1-D) becomes b + P: one set of MLP parameters per list.
-    Patches start random (paper) or at identity (ones for weights, zeros for biases).
+    Faithful start (the authors' code): each pool, seen as an (n_patches, numel) matrix, and its
+    keys (n_patches, d) are Xavier-uniform, e.g. +-0.027 for the W1 pool at d = 64 and 10 patches,
+    so W * P starts near zero. ``identity``: ones for weights, zeros for biases (Ada starts as its base).
     """
 
     def __init__(self, shapes: Sequence[tuple[int, ...]], dim: int, n_patches: int, identity: bool = False):
         super().__init__()
         self.shapes = [tuple(s) for s in shapes]
-        self.keys = nn.ParameterList(nn.Parameter(torch.randn(n_patches, dim) / dim ** 0.5) for _ in shapes)
+        self.keys = nn.ParameterList(nn.Parameter(_xavier(n_patches, dim)) for _ in shapes)
         patches = []
         for shape in self.shapes:
             if identity:
                 start = torch.ones(n_patches, *shape) if len(shape) > 1 else torch.zeros(n_patches, *shape)
             else:
-                start = torch.randn(n_patches, *shape)
+                start = _xavier(n_patches, math.prod(shape)).view(n_patches, *shape)
             patches.append(nn.Parameter(start))
         self.patches = nn.ParameterList(patches)
 
@@ -107,6 +110,13 @@ class ParameterModulation(nn.Module):
             mix = mix.view(-1, *shape)
             out.append(param * mix if len(shape) > 1 else param + mix)
         return out
+
+
+def _xavier(rows: int, cols: int) -> torch.Tensor:
+    """A (rows, cols) matrix drawn Xavier-uniform: U(-b, b) with b = sqrt(6 / (rows + cols))."""
+    out = torch.empty(rows, cols)
+    nn.init.xavier_uniform_(out)
+    return out
 
 
 class AdaComponents(nn.Module):
