@@ -132,6 +132,27 @@ def test_contrast_samplers_on_ml100k(ml100k_processed, ml100k_mixer, kind):
         assert (ds.item_pop[ds.train.neg_items] > 0).all()  # weight 0 is never drawn
 
 
+def test_shift_samplers_on_ml100k(ml100k_processed):
+    """The two test-only samplers: rare items most likely, or only items outside the anchor category."""
+    unpop = sampled(ml100k_processed, kind="unpopular")
+    other = sampled(ml100k_processed, kind="other-category")
+    uniform = sampled(ml100k_processed, kind="uniform")
+    for ds in (unpop, other):
+        check_rows(ds, 19)
+    all_rows = np.ones(len(uniform.train), bool)
+    assert mean_pop(unpop, all_rows) < 0.5 * mean_pop(uniform, all_rows)
+    assert (unpop.item_pop[unpop.train.neg_items] == 0).mean() > (uniform.item_pop[uniform.train.neg_items] == 0).mean()
+    member = membership(other)
+    assert not member[other.train.neg_items, other.train.cate[:, None]].any()
+
+
+def test_inverse_weights_hand_computed():
+    from xmrec.data.sampling import _inverse
+
+    # max 9 -> ceil(10 / (pop + 1)): 10, 5, 4, 2, 1
+    assert _inverse(np.array([0, 1, 2, 4, 9])).tolist() == [10, 5, 4, 2, 1]
+
+
 def test_popularity_ignores_valid_and_test_targets():
     # item "hot" is only ever a test target (of users u0..u9): its training count is 0, so a
     # popularity sampler never draws it, while the uniform one does (for the other users)

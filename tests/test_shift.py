@@ -100,6 +100,9 @@ def test_lists_by_sampler_same_instances_valid_negatives(small_dataset):
     np.testing.assert_array_equal(again["mixer"].neg_items, first.neg_items)
     cat = lists["category"]
     assert all(cat.cate[r] in ds.item_categories(i) for r in range(300) for i in cat.neg_items[r])
+    other = shift.lists_by_sampler(ds, kinds=["other-category"], n_lists=300, seed=5)["other-category"]
+    np.testing.assert_array_equal(other.item, first.item)  # a test-only sampler: same instances too
+    assert not any(other.cate[r] in ds.item_categories(i) for r in range(300) for i in other.neg_items[r])
 
 
 def test_list_profile_matches_a_loop(small_dataset):

@@ -125,13 +125,12 @@ def lists_by_sampler(ds: ProcessedDataset, kinds: Sequence[str] = SAMPLERS, spli
     if n_lists is not None and n_lists < len(rows):
         rows = rows.subset(np.sort(np.random.default_rng(seed).choice(len(rows), n_lists, replace=False)))
     base = base or SamplerConfig(n_neg=ds.n_neg or SamplerConfig.n_neg)
-    pools = CategoryPools.from_dataset(ds)
     out = {}
     for k, kind in enumerate(kinds):
         lists = rows.subset(slice(None))
         cfg = replace(base, kind=kind, seed=seed)
         lists.neg_items, lists.neg_pool, lists.neg_n_cates, _ = sample_split(
-            lists, pools, cfg, np.random.default_rng([seed, k]))
+            lists, CategoryPools.from_dataset(ds, kind), cfg, np.random.default_rng([seed, k]))
         out[kind] = lists
     return out
 

@@ -13,7 +13,11 @@ item distribution. Per instance with anchor category ``a``:
   category whose items all have count 0 falls back to uniform).
 
 Contrast samplers: ``uniform`` (whole catalogue), ``popularity`` (whole catalogue, weighted) and
-``category`` (uniform within the anchor category).
+``category`` (uniform within the anchor category). Two more build test lists far from anything the
+four above train on (the shift matrix, ``benchmarks/shift_matrix.py``): ``unpopular`` (whole
+catalogue, weighted by ``ceil((max_pop + 1) / (pop + 1))``: the rarest items are the likeliest,
+the popularity sampler turned upside down) and ``other-category`` (uniform over the items that do
+NOT carry the anchor category).
 
 Every list holds ``n_neg`` distinct items, none equal to the target or in the instance's history
 ``item_seq``. Invalid slots are redrawn from the same (category, pool) in vectorised rounds; after
@@ -34,37 +38,47 @@ import numpy as np
 from xmrec.config import SamplerConfig
 from xmrec.data.store import SPLITS, ProcessedDataset, Split
 
-__all__ = ["SAMPLERS", "CategoryPools", "sample_negatives", "sample_split"]
+__all__ = ["ALL_SAMPLERS", "SAMPLERS", "SHIFT_SAMPLERS", "CategoryPools", "sample_negatives", "sample_split"]
 
-SAMPLERS = ("mixer", "uniform", "popularity", "category")
+SAMPLERS = ("mixer", "uniform", "popularity", "category")  # the kinds a dataset is prepared with
+SHIFT_SAMPLERS = ("unpopular", "other-category")  # test-only kinds: far from every training sampler
+ALL_SAMPLERS = SAMPLERS + SHIFT_SAMPLERS
 CHUNK_ROWS = 4_096  # lists sampled together (small: the history keys stay in cache); seeds depend on it
 
 
 @dataclass(frozen=True)
 class CategoryPools:
-    """Distinct items of every category, pool 0 being the whole catalogue, with training counts."""
+    """Item pools with integer draw weights: pool 0 is the whole catalogue, pool c >= 1 the
+    distinct items of category c (or, for ``other-category``, the items NOT in category c)."""
 
     ptr: np.ndarray  # int64 [n_cates + 2]: pool c is items[ptr[c]:ptr[c + 1]]
     items: np.ndarray  # int64 item ids, ascending within each pool
-    cum_pop: np.ndarray  # running sum of item_pop over ``items`` (popularity draws; int32 when it fits)
+    cum_pop: np.ndarray  # running sum of item_pop over ``items`` (weighted draws; int32 when it fits)
     base: np.ndarray  # int64 [n_cates + 1] cum_pop before pool c
-    total: np.ndarray  # int64 [n_cates + 1] popularity mass of pool c
-    item_pop: np.ndarray  # int64 [n_items + 1] training interaction count of each item
+    total: np.ndarray  # int64 [n_cates + 1] weight mass of pool c
+    item_pop: np.ndarray  # int64 [n_items + 1] draw weight of each item (training count, or its inverse)
 
     @classmethod
-    def from_dataset(cls, ds: ProcessedDataset) -> "CategoryPools":
+    def from_dataset(cls, ds: ProcessedDataset, kind: str = "mixer") -> "CategoryPools":
+        """The pools sampler ``kind`` draws from (weights: training counts, inverted for ``unpopular``)."""
+        if kind not in ALL_SAMPLERS:
+            raise ValueError(f"unknown sampler kind {kind!r}; expected one of {ALL_SAMPLERS}")
         per_item = np.diff(ds.item_cate_ptr)
         owner = np.repeat(np.arange(len(per_item)), per_item)
         by_cate = np.argsort(ds.item_cate_idx, kind="stable")
-        sizes = np.bincount(ds.item_cate_idx, minlength=ds.n_cates + 1)
-        sizes[0] = ds.n_items
-        items = np.concatenate([np.arange(1, ds.n_items + 1), owner[by_cate]]).astype(np.int64)
-        ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        cum = np.cumsum(ds.item_pop[items], dtype=np.int64)
+        members = np.split(owner[by_cate], np.cumsum(np.bincount(ds.item_cate_idx, minlength=ds.n_cates + 1))[:-1])
+        catalogue = np.arange(1, ds.n_items + 1)
+        if kind == "other-category":
+            members = [np.setdiff1d(catalogue, m, assume_unique=True) for m in members]
+        pools = [catalogue] + [m.astype(np.int64) for m in members[1:]]
+        items = np.concatenate(pools).astype(np.int64)
+        ptr = np.concatenate([[0], np.cumsum([len(p) for p in pools])]).astype(np.int64)
+        weight = _inverse(ds.item_pop) if kind == "unpopular" else ds.item_pop
+        cum = np.cumsum(weight[items], dtype=np.int64)
         cum = cum.astype(_index_dtype(int(cum[-1]) if len(cum) else 0))
         padded = np.concatenate([[0], cum])
         return cls(ptr=ptr, items=items, cum_pop=cum, base=padded[ptr[:-1]],
-                   total=padded[ptr[1:]] - padded[ptr[:-1]], item_pop=ds.item_pop)
+                   total=padded[ptr[1:]] - padded[ptr[:-1]], item_pop=weight)
 
     @property
     def sizes(self) -> np.ndarray:
@@ -86,6 +100,12 @@ class CategoryPools:
         return self.items[self.ptr[c]:self.ptr[c + 1]]
 
 
+def _inverse(pop: np.ndarray) -> np.ndarray:
+    """Integer weights ``ceil((max + 1) / (pop + 1))``: decreasing in popularity, never zero."""
+    top = int(pop.max()) + 1 if len(pop) else 1
+    return -(-top // (pop.astype(np.int64) + 1))
+
+
 def _plan(kind: str, split: Split, pools: CategoryPools, cfg: SamplerConfig, rows: slice,
           rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per slot pool id ``[n, n_neg]``, per row popularity flag and number of categories used."""
@@ -93,9 +113,9 @@ def _plan(kind: str, split: Split, pools: CategoryPools, cfg: SamplerConfig, row
     n = len(anchor)
     if kind == "uniform":
         return np.zeros((n, cfg.n_neg), np.int64), np.zeros(n, bool), np.zeros(n, np.int8)
-    if kind == "popularity":
+    if kind in ("popularity", "unpopular"):  # the pools' weights tell the two apart
         return np.zeros((n, cfg.n_neg), np.int64), np.ones(n, bool), np.zeros(n, np.int8)
-    if kind == "category":
+    if kind in ("category", "other-category"):  # pool c: category c, or everything outside it
         return np.repeat(anchor[:, None], cfg.n_neg, axis=1), np.zeros(n, bool), np.ones(n, np.int8)
     usable = np.flatnonzero(pools.sizes[1:] > 0) + 1  # category ids with at least one item
     rank = np.full(len(pools.sizes), -1, np.int64)
@@ -157,8 +177,8 @@ def _repeated(neg: np.ndarray) -> np.ndarray:
 def sample_split(split: Split, pools: CategoryPools, cfg: SamplerConfig,
                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Negatives of one split: ``(neg_items [n, n_neg], neg_pool, neg_n_cates, fallback counts)``."""
-    if cfg.kind not in SAMPLERS:
-        raise ValueError(f"unknown sampler kind {cfg.kind!r}; expected one of {SAMPLERS}")
+    if cfg.kind not in ALL_SAMPLERS:
+        raise ValueError(f"unknown sampler kind {cfg.kind!r}; expected one of {ALL_SAMPLERS}")
     n = len(split)
     neg = np.zeros((n, cfg.n_neg), np.int64)
     pool_flag, n_cates = np.zeros(n, np.int8), np.zeros(n, np.int8)
@@ -227,7 +247,7 @@ def sample_negatives(ds: ProcessedDataset, cfg: SamplerConfig | None = None) -> 
     if (cfg.n_neg < 1 or cfg.max_extra_categories < 0 or cfg.max_rounds < 0
             or not 0 <= cfg.popularity_prob <= 1):
         raise ValueError(f"SamplerConfig out of range: {cfg}")
-    pools = CategoryPools.from_dataset(ds)
+    pools = CategoryPools.from_dataset(ds, cfg.kind)
     fallback = {}
     for k, name in enumerate(SPLITS):
         split = ds.split(name)
