@@ -1,0 +1,53 @@
+"""Where a result came from: commit, package versions, device, configuration and command.
+
+Every results file stores :func:`provenance` under one key, ``provenance``, so a number can be
+traced to the code and settings that produced it.
+"""
+from __future__ import annotations
+
+import platform
+import shlex
+import subprocess
+import sys
+from datetime import datetime, timezone
+from importlib import metadata
+
+from xmrec.config import project_root
+
+PACKAGES = ("torch", "numpy", "pandas", "lightgbm", "gensim")  # versions every record carries
+
+
+def git_state() -> dict:
+    """``commit`` (None outside a git checkout) and ``dirty`` (files changed or added since it)."""
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=project_root(), capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain") if commit else None
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def versions() -> dict:
+    """Python and the kit's main packages (None for one not installed)."""
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def provenance(config: dict, device: str, command: list[str] | str | None = None) -> dict:
+    """The record: git state, versions, machine, ``device``, the full ``config`` and the command line."""
+    argv = sys.argv if command is None else command
+    return {
+        **git_state(), "versions": versions(), "device": device,
+        "machine": f"{platform.machine()} {platform.system()}",
+        "command": argv if isinstance(argv, str) else shlex.join(argv),
+        "config": config, "written_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+    }

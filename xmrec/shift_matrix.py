@@ -1,0 +1,59 @@
+"""The shift matrix: train a ranker on lists from one sampler, test it under every sampler.
+
+Every test set holds the same users, targets and histories (the dataset's test instances); only
+the negatives change (:func:`xmrec.shift.lists_by_sampler`). The test set drawn by the training
+sampler itself is the *matched* one; the drop from it is what the shift costs the ranker.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from xmrec.data.sampling import ALL_SAMPLERS
+from xmrec.data.store import ProcessedDataset, Split
+from xmrec.shift import lists_by_sampler
+
+__all__ = ["TEST_SEED", "test_lists", "evaluate_under_shift", "summarize"]
+
+TEST_SEED = 2022  # seed of the test lists: every model, whatever it trained on, meets the same lists
+
+
+def test_lists(ds: ProcessedDataset, kinds: Sequence[str] = ALL_SAMPLERS, seed: int = TEST_SEED) -> dict[str, Split]:
+    """The test instances of ``ds`` with negatives from each sampler in ``kinds`` (same targets, same histories)."""
+    return lists_by_sampler(ds, kinds, split="test", seed=seed)
+
+
+def evaluate_under_shift(evaluate: Callable[[Split], dict], lists: dict[str, Split]) -> list[dict]:
+    """One row per test sampler: ``test_sampler`` and the metrics ``evaluate`` returns on its lists."""
+    return [{"test_sampler": kind, **evaluate(split)} for kind, split in lists.items()]
+
+
+def summarize(runs: pd.DataFrame, metric: str = "gauc") -> pd.DataFrame:
+    """Per (model, train sampler, test sampler): base and Ada mean and std over seeds, the paired
+    Ada - base difference, and each mode's drop from its matched test set (paired by seed).
+
+    ``runs`` has one row per trained model and test sampler: ``model``, ``mode`` ("base"/"ada"),
+    ``train_sampler``, ``test_sampler``, ``seed`` and ``metric``. Drops are positive when the
+    shifted test set scores lower than the matched one.
+    """
+    keys = ["model", "train_sampler", "test_sampler", "seed"]
+    wide = runs.pivot_table(index=keys, columns="mode", values=metric).reset_index()
+    matched = wide[wide.test_sampler == wide.train_sampler].drop(columns="test_sampler")
+    wide = wide.merge(matched, on=["model", "train_sampler", "seed"], suffixes=("", "_matched"), how="left")
+    for mode in ("base", "ada"):
+        if mode not in wide:
+            wide[mode] = wide[f"{mode}_matched"] = np.nan
+        wide[f"{mode}_drop"] = wide[f"{mode}_matched"] - wide[mode]
+    wide["diff"] = wide["ada"] - wide["base"]
+    values = ["base", "ada", "diff", "base_drop", "ada_drop"]
+    grouped = wide.groupby(keys[:-1], sort=False)[values]
+    out = grouped.mean().add_suffix("_mean").join(grouped.std(ddof=1).add_suffix("_std"))
+    out["n_seeds"] = grouped.size()
+    out["ada_ahead"] = wide.assign(ahead=wide["diff"] > 0).groupby(keys[:-1], sort=False)["ahead"].sum()
+    out = out.reset_index()
+    order = {kind: k for k, kind in enumerate(ALL_SAMPLERS)}
+    rank = out.test_sampler.map(order) - 100 * (out.test_sampler == out.train_sampler)  # matched first
+    return out.assign(_t=out.train_sampler.map(order), _r=rank).sort_values(["model", "_t", "_r"]).drop(
+        columns=["_t", "_r"]).reset_index(drop=True)
