@@ -17,7 +17,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Filtering, id remapping and leave-last-out instances (DESIGN.md section 2)."""
+    """Filtering, id remapping and leave-last-out instances (docs/DESIGN.md section 3)."""
 
     min_user_interactions: int = 10  # keep users with MORE than this many interactions
     small_category_max_items: int = 200  # categories with at most this many items merge into one id
@@ -56,7 +56,7 @@ class EmbeddingConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """A ranker: base encoder plus the optional Ada-Ranker components (DESIGN.md section 2)."""
+    """A ranker: base encoder plus the optional Ada-Ranker components (docs/DESIGN.md sections 6 and 9)."""
 
     name: str = "GRU4Rec"  # MF, GRU4Rec, SASRec, NARM, NextItNet, SRGNN or SHAN
     dim: int = 64  # embedding size d

@@ -1,4 +1,4 @@
-"""Ada-Ranker preprocessing: raw interactions -> leave-last-out instances (DESIGN.md section 2).
+"""Ada-Ranker preprocessing: raw interactions -> leave-last-out instances (docs/DESIGN.md section 3).
 
 Steps, in the original's order, each counted in ``stats["steps"]``:
 

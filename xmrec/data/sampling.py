@@ -1,6 +1,6 @@
 """Negative samplers for candidate lists: distribution-mixer, uniform, popularity, same-category.
 
-The **distribution-mixer** (Ada-Ranker's sampler, DESIGN.md section 2) gives each list its own
+The **distribution-mixer** (Ada-Ranker's sampler, docs/DESIGN.md section 4) gives each list its own
 item distribution. Per instance with anchor category ``a``:
 
 - draw k uniformly from {0, ..., max_extra_categories} (capped by the categories available);
