@@ -83,7 +83,7 @@ def run_one(job: dict) -> list[dict]:
     import torch
 
     from xmrec.config import ModelConfig, TrainConfig
-    from xmrec.shift_matrix import evaluate_under_shift, test_lists
+    from xmrec.shift_matrix import evaluate_under_shift, shift_test_sets
     from xmrec.training import Trainer
 
     torch.set_num_threads(job["threads"])
@@ -93,7 +93,7 @@ def run_one(job: dict) -> list[dict]:
     start = time.perf_counter()
     trainer = Trainer(ModelConfig(name=job["model"]), train_cfg, progress=False)
     history = trainer.fit(ds)
-    lists = test_lists(ds, job["test_samplers"])
+    lists = shift_test_sets(ds, job["test_samplers"])
     common = {**{k: job[k] for k in RUN_KEYS}, "best_epoch": trainer.best_epoch, "epochs_run": len(history),
               "epochs": job["epochs"], "patience": job["patience"], "valid_gauc": trainer.best_valid["gauc"],
               "s_per_epoch": sum(h["seconds"] for h in history) / len(history),

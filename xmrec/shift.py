@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from xmrec.config import SamplerConfig
-from xmrec.data.sampling import SAMPLERS, CategoryPools, sample_split
+from xmrec.data.sampling import ALL_SAMPLERS, SAMPLERS, CategoryPools, sample_split
 from xmrec.data.store import ProcessedDataset, Split
 
 
@@ -116,9 +116,10 @@ def lists_by_sampler(ds: ProcessedDataset, kinds: Sequence[str] = SAMPLERS, spli
                      base: SamplerConfig | None = None) -> dict[str, Split]:
     """The same instances of ``split`` with negatives from each sampler: a controlled comparison.
 
-    ``n_lists`` instances are drawn once (seeded, without replacement; all when None); sampler
-    number k then fills its own copy of them from ``numpy.random.default_rng([seed, k])``, so the
-    lists differ only by how their negatives were drawn. ``base`` sets the other sampler knobs
+    ``n_lists`` instances are drawn once (seeded, without replacement; all when None); each sampler
+    then fills its own copy of them from ``numpy.random.default_rng([seed, k])``, k its position in
+    ``ALL_SAMPLERS`` (so a kind's lists do not depend on which others are asked for), and the lists
+    differ only by how their negatives were drawn. ``base`` sets the other sampler knobs
     (default: ``SamplerConfig`` with the dataset's ``n_neg``). Returns ``{kind: Split}``.
     """
     rows = ds.split(split)
@@ -126,11 +127,12 @@ def lists_by_sampler(ds: ProcessedDataset, kinds: Sequence[str] = SAMPLERS, spli
         rows = rows.subset(np.sort(np.random.default_rng(seed).choice(len(rows), n_lists, replace=False)))
     base = base or SamplerConfig(n_neg=ds.n_neg or SamplerConfig.n_neg)
     out = {}
-    for k, kind in enumerate(kinds):
+    for kind in kinds:
         lists = rows.subset(slice(None))
         cfg = replace(base, kind=kind, seed=seed)
+        stream = np.random.default_rng([seed, ALL_SAMPLERS.index(kind)])  # a kind's lists never depend on the others
         lists.neg_items, lists.neg_pool, lists.neg_n_cates, _ = sample_split(
-            lists, CategoryPools.from_dataset(ds, kind), cfg, np.random.default_rng([seed, k]))
+            lists, CategoryPools.from_dataset(ds, kind), cfg, stream)
         out[kind] = lists
     return out
 

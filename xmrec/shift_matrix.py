@@ -15,12 +15,12 @@ from xmrec.data.sampling import ALL_SAMPLERS
 from xmrec.data.store import ProcessedDataset, Split
 from xmrec.shift import lists_by_sampler
 
-__all__ = ["TEST_SEED", "test_lists", "evaluate_under_shift", "summarize"]
+__all__ = ["TEST_SEED", "shift_test_sets", "evaluate_under_shift", "summarize"]
 
 TEST_SEED = 2022  # seed of the test lists: every model, whatever it trained on, meets the same lists
 
 
-def test_lists(ds: ProcessedDataset, kinds: Sequence[str] = ALL_SAMPLERS, seed: int = TEST_SEED) -> dict[str, Split]:
+def shift_test_sets(ds: ProcessedDataset, kinds: Sequence[str] = ALL_SAMPLERS, seed: int = TEST_SEED) -> dict[str, Split]:
     """The test instances of ``ds`` with negatives from each sampler in ``kinds`` (same targets, same histories)."""
     return lists_by_sampler(ds, kinds, split="test", seed=seed)
 

@@ -72,9 +72,13 @@ class InputModulation(nn.Module):
                 nn.init.zeros_(layer.weight)
                 nn.init.zeros_(layer.bias)
 
+    def coefficients(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """gamma(z) and beta(z), each [B, 1] (or [B, d] with ``per_dim``)."""
+        return self.offset + self.gamma(z), self.beta(z)
+
     def forward(self, seq_emb: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        gamma = self.offset + self.gamma(z)
-        return gamma.unsqueeze(1) * seq_emb + self.beta(z).unsqueeze(1)
+        gamma, beta = self.coefficients(z)
+        return gamma.unsqueeze(1) * seq_emb + beta.unsqueeze(1)
 
 
 class ParameterModulation(nn.Module):
@@ -100,13 +104,17 @@ class ParameterModulation(nn.Module):
             patches.append(nn.Parameter(start))
         self.patches = nn.ParameterList(patches)
 
+    def attention(self, z: torch.Tensor) -> list[torch.Tensor]:
+        """Per modulated tensor, the weights [B, n_patches] each list puts on the pool's patches."""
+        return [torch.softmax(z @ keys.t(), dim=-1) for keys in self.keys]
+
     def forward(self, z: torch.Tensor, params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         """Per-list versions [B, *shape] of ``params`` (same order as the shapes)."""
         out = []
-        for param, shape, keys, patches in zip(params, self.shapes, self.keys, self.patches):
+        for param, shape, weights, patches in zip(params, self.shapes, self.attention(z), self.patches):
             if tuple(param.shape) != shape:
                 raise ValueError(f"parameter modulation built for {shape}, got {tuple(param.shape)}")
-            mix = torch.softmax(z @ keys.t(), dim=-1) @ patches.flatten(1)  # [B, prod(shape)]
+            mix = weights @ patches.flatten(1)  # [B, prod(shape)]
             mix = mix.view(-1, *shape)
             out.append(param * mix if len(shape) > 1 else param + mix)
         return out
