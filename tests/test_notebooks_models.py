@@ -1,4 +1,4 @@
-"""Notebooks 03, 04 and 06 run top to bottom in SMOKE mode and record sensible results."""
+"""Notebooks 03, 04, 06 and 07 run top to bottom in SMOKE mode and record sensible results."""
 import json
 from pathlib import Path
 
@@ -74,3 +74,20 @@ def test_06_ablation_explorer(tmp_path, processed):
     panel_cell = next(c for c in executed["cells"] if "AblationPanel(" in "".join(c["source"]))
     mimes = {k for out in panel_cell["outputs"] for k in out.get("data", {})}
     assert "application/vnd.jupyter.widget-view+json" in mimes  # the panel rendered as a live widget
+
+
+def test_07_shift_matrix(tmp_path, processed):
+    rec = run("07_shift_matrix.ipynb", tmp_path, processed)
+    assert rec["test_samplers"] == ["mixer", "uniform", "popularity", "category", "unpopular", "other-category"]
+    trained = {(r["mode"], r["train_sampler"]) for r in rec["runs"]}
+    assert trained == {(m, s) for m in ("base", "ada") for s in rec["train_samplers"]}
+    for r in rec["runs"]:  # every run records what the convergence check needs
+        assert {"epochs", "patience", "best_epoch", "epochs_run"} <= set(r)
+        assert 1 <= r["best_epoch"] <= r["epochs_run"] <= r["epochs"]
+    live = rec["live"]
+    assert len(live) == len(rec["runs"]) * len(rec["test_samplers"])
+    # one cell per trained run and test sampler
+    cells = {(r["mode"], r["train_sampler"], r["test_sampler"]) for r in live}
+    assert cells == {(m, s, t) for m, s in trained for t in rec["test_samplers"]}
+    assert {"07_test_sets.png", "07_shift_matrix_live.png", "07_one_instance.png",
+            "07_mechanism_by_sampler.png"} <= set(rec["figures"])

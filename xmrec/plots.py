@@ -263,15 +263,49 @@ def popularity_curves(counts: dict, ax=None, colors: dict | None = None, title: 
 def heatmap(matrix, labels, ax=None, title: str | None = None, cbar_label: str = "", fmt: str = ".2f",
             vmin: float | None = 0.0, vmax: float | None = 1.0, cmap: str = "rocket_r"):
     """An annotated square heatmap of a pairwise matrix between named groups."""
+    import pandas as pd
+
+    return table_heatmap(pd.DataFrame(matrix, index=labels, columns=labels), ax=ax, title=title,
+                         cbar_label=cbar_label, fmt=fmt, vmin=vmin, vmax=vmax, cmap=cmap, square=True)
+
+
+def table_heatmap(frame, ax=None, title: str | None = None, cbar_label: str = "", fmt: str = ".2f",
+                  vmin: float | None = None, vmax: float | None = None, cmap: str = "rocket_r",
+                  center: float | None = None, square: bool = False, xlabel: str = "", ylabel: str = ""):
+    """An annotated heatmap of a DataFrame: its index are the rows, its columns the columns."""
     import seaborn as sns
 
     fig, ax = new_ax(ax, figsize=(6.5, 5.5))
-    sns.heatmap(matrix, annot=True, fmt=fmt, xticklabels=labels, yticklabels=labels, vmin=vmin, vmax=vmax,
-                cmap=cmap, square=True, cbar_kws={"label": cbar_label}, ax=ax)
+    sns.heatmap(frame, annot=True, fmt=fmt, vmin=vmin, vmax=vmax, cmap=cmap, center=center, square=square,
+                cbar_kws={"label": cbar_label}, ax=ax)
     ax.tick_params(axis="y", rotation=0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
     return fig, ax
+
+
+SHIFT_PANELS = (("base_drop_mean", "what shift costs the base\n(matched - shifted)", "vlag"),
+                ("ada_drop_mean", "what shift costs Ada-Ranker\n(matched - shifted)", "vlag"),
+                ("diff_mean", "what Ada-Ranker buys back\n(Ada - base)", "vlag_r"))  # red: worse, blue: better
+
+
+def shift_matrix(summary, model: str, axes, metric: str = "gauc", scale: float = 100.0):
+    """Three heatmaps of one model's shift matrix (rows: trained on, columns: tested on): the drop
+    from the matched test set for base and for Ada, and Ada - base; cells in points (x ``scale``)."""
+    from xmrec.data.sampling import ALL_SAMPLERS
+
+    rows = summary[summary["model"] == model]
+    train = [k for k in ALL_SAMPLERS if k in set(rows["train_sampler"])]
+    test = [k for k in ALL_SAMPLERS if k in set(rows["test_sampler"])]
+    for ax, (column, name, cmap) in zip(axes, SHIFT_PANELS):
+        grid = rows.pivot(index="train_sampler", columns="test_sampler", values=column).loc[train, test] * scale
+        limit = float(np.nanmax(np.abs(grid.to_numpy()))) if grid.notna().any().any() else 1.0
+        table_heatmap(grid, ax=ax, fmt="+.1f", cmap=cmap, center=0, vmin=-limit, vmax=limit,
+                      cbar_label=f"{metric_label(metric)} points", title=name,
+                      xlabel="tested on", ylabel="trained on")
+    return axes[0].figure, axes
 
 
 def embedding_map(xy, groups, ax=None, order=None, colors: dict | None = None, title: str | None = None,

@@ -15,7 +15,7 @@ from xmrec.data.sampling import ALL_SAMPLERS
 from xmrec.data.store import ProcessedDataset, Split
 from xmrec.shift import lists_by_sampler
 
-__all__ = ["TEST_SEED", "shift_test_sets", "evaluate_under_shift", "summarize"]
+__all__ = ["TEST_SEED", "shift_test_sets", "evaluate_under_shift", "score_runs", "summarize"]
 
 TEST_SEED = 2022  # seed of the test lists: every model, whatever it trained on, meets the same lists
 
@@ -28,6 +28,21 @@ def shift_test_sets(ds: ProcessedDataset, kinds: Sequence[str] = ALL_SAMPLERS, s
 def evaluate_under_shift(evaluate: Callable[[Split], dict], lists: dict[str, Split]) -> list[dict]:
     """One row per test sampler: ``test_sampler`` and the metrics ``evaluate`` returns on its lists."""
     return [{"test_sampler": kind, **evaluate(split)} for kind, split in lists.items()]
+
+
+def score_runs(results: Sequence, sets: dict[str, Split]) -> pd.DataFrame:
+    """Trained runs (:class:`xmrec.experiments.RunResult`) scored on every test set: one row per
+    run and test sampler, the input of :func:`summarize`. Scoring is seeded by the run's seed."""
+    from xmrec.metrics import evaluate
+    from xmrec.training import score
+
+    rows = []
+    for r in results:
+        run = {"model": r.variant.model.name, "mode": r.variant.mode, "train_sampler": r.variant.sampler.kind,
+               "seed": r.seed, "best_epoch": r.best_epoch, "epochs_run": len(r.history)}
+        scored = evaluate_under_shift(lambda split, r=r: evaluate(score(r.model, split, seed=r.seed)), sets)
+        rows += [{**run, **row} for row in scored]
+    return pd.DataFrame(rows)
 
 
 def summarize(runs: pd.DataFrame, metric: str = "gauc") -> pd.DataFrame:
