@@ -43,7 +43,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--train-samplers", nargs="+", default=["mixer", "uniform"], choices=SAMPLERS)
     p.add_argument("--test-samplers", nargs="+", default=list(ALL_SAMPLERS), choices=ALL_SAMPLERS)
     p.add_argument("--seeds", nargs="+", type=int, default=[2022, 2023, 2024])
-    p.add_argument("--epochs", type=int, default=40, help="upper bound; early stopping ends sooner")
+    p.add_argument("--epochs", type=int, default=100, help="upper bound; early stopping ends sooner (faithful Ada learns slowly)")
     p.add_argument("--patience", type=int, default=3, help="epochs without a better valid GAUC")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--max-seq-len", type=int, default=50)
