@@ -63,9 +63,15 @@ def test_grid_and_default_grids():
     assert [(v.model.name, v.mode, v.freeze) for v in g] == [
         ("GRU4Rec", "base", False), ("GRU4Rec", "ada", False), ("GRU4Rec", "finetune", True),
         ("SASRec", "base", False), ("SASRec", "ada", False), ("SASRec", "finetune", True)]
-    abl = xp.ablation_variants("GRU4Rec")
-    assert {v.mode for v in abl} == {"base", "ada", "finetune"}
-    assert any(v.model.identity_patches for v in abl) and any(v.model.mean_z_at_eval for v in abl)
+    abl = {v.label: v for v in xp.ablation_variants("GRU4Rec")}
+    assert [v.mode for v in abl.values()] == ["base"] + ["ada"] * 5
+    parts = {label: (v.model.use_input_modulation, v.model.use_param_modulation) for label, v in abl.items()
+             if v.mode == "ada"}
+    assert set(parts.values()) == {(True, True), (False, True), (True, False), (False, False)}
+    assert parts["GRU4Rec extractor only"] == (False, False)
+    identity = abl["GRU4Rec ada (identity init)"].model
+    assert identity.identity_patches and identity.identity_film
+    assert not abl["GRU4Rec ada (faithful)"].model.identity_patches  # the authors' Xavier start
 
 
 # -- runs ------------------------------------------------------------------------------------
@@ -164,6 +170,8 @@ def test_summarize_mean_and_std():
     assert s.loc["a", "gauc_std"] == pytest.approx(np.std([0.1, 0.2, 0.6], ddof=1))
     assert s.loc["b", "gauc_std"] == 0 and s.loc["a", "n_seeds"] == 3
     assert s.loc["a", "gauc"] == f"0.3000 ± {np.std([0.1, 0.2, 0.6], ddof=1):.4f}"
+    assert s.loc["b", "gauc"] == "0.5000"  # one seed: no spread to show
+    assert xp.mean_spread(0.0123, 0.004, signed=True) == "+0.0123 ± 0.0040"
 
 
 def test_divergence_bins():
@@ -181,3 +189,14 @@ def test_latent_probe_reads_separable_labels():
     assert xp.latent_probe(latent, labels)["accuracy"] > 0.95
     noise = xp.latent_probe(rng.normal(size=(300, 4)), labels)
     assert noise["accuracy"] < 0.65 and noise["majority"] == pytest.approx(max(labels.mean(), 1 - labels.mean()))
+
+
+def test_seed_gains_pair_by_model_and_seed():
+    rows = [("M", "base", "M base", 1, 0.70), ("M", "base", "M base", 2, 0.74), ("M", "ada", "M ada", 1, 0.75),
+            ("M", "ada", "M ada", 2, 0.73), ("N", "base", "N base", 1, 0.50), ("N", "ada", "N ada", 1, 0.60)]
+    table = pd.DataFrame(rows, columns=["model", "mode", "label", "seed", "gauc"])
+    g = xp.seed_gains(table, ["gauc"]).set_index("label")
+    assert g.loc["M ada", "gauc_gain"] == pytest.approx(0.02)  # (0.05 - 0.01) / 2
+    assert g.loc["M ada", "gauc_gain_std"] == pytest.approx(np.std([0.05, -0.01], ddof=1))
+    assert g.loc["M ada", "wins"] == 1 and g.loc["M ada", "n_seeds"] == 2
+    assert g.loc["N ada", "gauc_gain"] == pytest.approx(0.10) and np.isnan(g.loc["N ada", "gauc_gain_std"])

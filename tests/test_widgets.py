@@ -75,3 +75,11 @@ def test_run_button_trains_and_updates_the_table(panel):
     assert 0 <= results.set_index("label").loc["my ada", "gauc_mean"] <= 1
     assert "my ada" in panel.status.value and "gauc" in panel.status.value
     assert not panel.run_button.disabled
+
+
+def test_run_variants_covers_every_seed_and_restores_the_seed_control(panel):
+    before = len(panel.experiment.results)
+    done = panel.run_variants([xp.variant("GRU4Rec", "base")], seeds=[5, 6])
+    assert [r.seed for r in done] == [5, 6] and len(panel.experiment.results) == before + 2
+    assert panel.seed.value == 3
+    assert panel.results().set_index("label").loc["GRU4Rec base", "n_seeds"] >= 2

@@ -40,7 +40,7 @@ from xmrec.shift import list_divergence
 from xmrec.training import MODES, Trainer, distributions
 
 __all__ = ["ADA_SWITCHES", "METRICS", "MODE_NAMES", "POOL_NAMES", "Variant", "RunResult", "Experiment",
-           "variant", "grid", "mode_variants", "ablation_variants", "list_features", "summarize", "paired_difference",
+           "variant", "grid", "mode_variants", "ablation_variants", "list_features", "summarize", "mean_spread", "seed_gains", "paired_difference",
            "divergence_bins", "latent_of", "latent_probe"]
 
 METRICS = ("gauc", "ndcg@10", "hit@10", "mrr")  # the four headline metrics of the notebooks
@@ -127,11 +127,15 @@ def mode_variants(model: str = "GRU4Rec") -> list[Variant]:
 
 
 def ablation_variants(model: str = "GRU4Rec") -> list[Variant]:
-    """The default grid of notebook 06: base, faithful Ada, two documented deviations (identity
-    patches, mean z at evaluation), and the frozen fine-tune with random or identity patches."""
+    """The default grid of notebook 06, one Ada-Ranker part changed at a time: base, the faithful
+    Ada, Ada without FiLM, without parameter modulation, the extractor alone (neither part: it then
+    changes nothing), and the authors' initialisation against identity patches and FiLM."""
     return [variant(model, "base"), variant(model, "ada", label=f"{model} ada (faithful)"),
-            variant(model, "ada", identity_patches=True), variant(model, "ada", mean_z_at_eval=True),
-            variant(model, "finetune", freeze=True), variant(model, "finetune", freeze=True, identity_patches=True)]
+            variant(model, "ada", use_input_modulation=False, label=f"{model} ada without FiLM"),
+            variant(model, "ada", use_param_modulation=False, label=f"{model} ada without patches"),
+            variant(model, "ada", use_input_modulation=False, use_param_modulation=False,
+                    label=f"{model} extractor only"),
+            variant(model, "ada", identity_patches=True, identity_film=True, label=f"{model} ada (identity init)")]
 
 
 @dataclass
@@ -347,8 +351,38 @@ def summarize(table: pd.DataFrame, metrics: Sequence[str] = METRICS, by: Sequenc
     out["n_seeds"] = n
     for m in metrics:
         out[f"{m}_mean"], out[f"{m}_std"] = mean[m], std[m]
-        out[m] = [f"{a:.4f} ± {b:.4f}" for a, b in zip(mean[m], std[m])]
+        out[m] = [mean_spread(a, b if k > 1 else float("nan")) for a, b, k in zip(mean[m], std[m], n)]
     return out.reset_index()
+
+
+def mean_spread(mean: float, std: float, signed: bool = False) -> str:
+    """``"0.8123 ± 0.0040"`` (``"+0.0123 ± ..."`` when ``signed``); the mean alone when std is NaN (one seed)."""
+    text = f"{mean:+.4f}" if signed else f"{mean:.4f}"
+    return text if np.isnan(std) else f"{text} ± {std:.4f}"
+
+
+def seed_gains(table: pd.DataFrame, metrics: Sequence[str] = METRICS) -> pd.DataFrame:
+    """Each Ada-Ranker variant minus the base run of the same model and seed, over seeds.
+
+    One row per non-base ``label``: ``model``, ``n_seeds`` (seeds with both runs), ``<metric>_gain``
+    and ``<metric>_gain_std`` (mean and std of the per-seed differences; std NaN for one seed) and
+    ``wins`` (seeds where the variant's first metric is ahead). Pairing by seed removes what the
+    two runs of a seed share.
+    """
+    keys = ["model", "seed"]
+    base = table[table["mode"] == "base"].set_index(keys)[list(metrics)]
+    rows = []
+    for label, g in table[table["mode"] != "base"].groupby("label", sort=False):
+        g = g.set_index(keys)
+        both = g.index.intersection(base.index)
+        diff = g.loc[both, list(metrics)] - base.loc[both]
+        row = {"label": label, "model": g.index.get_level_values("model")[0], "n_seeds": len(diff)}
+        for m in metrics:
+            row[f"{m}_gain"] = diff[m].mean()
+            row[f"{m}_gain_std"] = diff[m].std(ddof=1) if len(diff) > 1 else float("nan")
+        row["wins"] = int((diff[metrics[0]] > 0).sum())
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def paired_difference(per_list: pd.DataFrame, treatment: str, control: str, metric: str = "gauc") -> pd.DataFrame:

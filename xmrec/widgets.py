@@ -186,9 +186,18 @@ class AblationPanel:
         self.refresh()
         return result
 
-    def run_variants(self, variants: Sequence[Variant]) -> list[RunResult]:
-        """Run each variant through :meth:`run` (base variants first, so fine-tunes reuse them)."""
-        return [self.run(v) for v in sorted(variants, key=lambda v: v.mode == "finetune")]
+    def run_variants(self, variants: Sequence[Variant], seeds: Sequence[int] | None = None) -> list[RunResult]:
+        """Run each variant through :meth:`run` for each seed (default: the seed control's), base
+        variants first so fine-tunes reuse them; the seed control ends where it started."""
+        start = self.seed.value
+        out = []
+        try:
+            for seed in seeds or [start]:
+                self.seed.value = seed
+                out += [self.run(v) for v in sorted(variants, key=lambda v: v.mode == "finetune")]
+        finally:
+            self.seed.value = start
+        return out
 
     def results(self) -> pd.DataFrame:
         """Every run so far, averaged over seeds: ``summarize`` of the experiment's table."""
