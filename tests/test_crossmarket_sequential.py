@@ -58,6 +58,10 @@ def test_scores_never_see_the_target_qrel_and_repeat_with_the_seed(markets):
     # the leaky view does change them
     leaky = scorer.features(data.view(VALID, leak=True), cands)[scorer.primary]
     assert not np.allclose(leaky, first)
+    assert len(scorer.trainings) == 4  # every training is recorded, with what convergence checks need
+    for t in scorer.trainings:
+        assert t["view"] == VALID and t["epochs"] == 2 and t["patience"] == 2
+        assert 1 <= t["best_epoch"] <= t["epochs_run"] <= 2
 
 
 def test_unknown_candidates_rank_last(markets):

@@ -56,6 +56,9 @@ def _check_common(res: dict, figures) -> None:
     assert {r["method"] for r in seq if r["family"] == "scorer"} == {"base_sasrec[" + res["target"] + "]:score",
                                                                      "ada_sasrec[" + res["target"] + "]:score"}
     assert len([r for r in seq if r["family"] == "ranker"]) == 3
+    assert {r["label"] for r in res["runs"]} == {f"{k}_sasrec[{res['target']}]" for k in ("base", "ada")}
+    for r in res["runs"]:  # each sequential training recorded with its cap and patience
+        assert 1 <= r["best_epoch"] <= r["epochs_run"] <= r["epochs"] and r["patience"] >= 1
 
 
 def test_05_on_synthetic_markets_says_so(synthetic):

@@ -9,13 +9,14 @@ instances, distribution-mixer negatives over those market pools. On the real fil
 is effectively random within a user (ItemCF over a user's first k items ranks as well as over
 the last k), so a sequence model learns item co-occurrence here, not order. The validation
 instances (each user's second-to-last interaction) early-stop the training; the last interaction
-is never a target. Then the model scores each candidate list with the user's whole visible
+is never a target; every training is recorded in ``trainings`` (cap, patience, best epoch, epochs
+run). Then the model scores each candidate list with the user's whole visible
 history (its last ``max_seq_len`` items). Candidates the model never saw rank last in their list (score = the
 list's lowest known score minus 1).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -70,6 +71,7 @@ class SequentialScorer(Scorer):
     model: str = "SASRec"
     ada: bool = True
     epochs: int = 8  # upper bound; early stopping on the view's own validation instances
+    patience: int = 2  # epochs without a better validation GAUC before training stops
     max_seq_len: int = 20  # history length L
     n_targets: int = 5  # last interactions of a user used as training/validation targets
     n_neg: int = 19  # mixer negatives per training list
@@ -78,6 +80,8 @@ class SequentialScorer(Scorer):
     device: str = "auto"
     progress: bool = False
     primary_feature: str = "score"
+    trainings: list = field(default_factory=list, compare=False, repr=False)  # one record per trained view
+
 
     @property
     def name(self) -> str:
@@ -89,10 +93,13 @@ class SequentialScorer(Scorer):
 
         ds = view_dataset(view, self.markets, self.max_seq_len, self.n_targets, self.n_neg, self.seed)
         trainer = Trainer(ModelConfig(name=self.model),
-                          TrainConfig(mode="ada" if self.ada else "base", epochs=self.epochs, patience=2,
+                          TrainConfig(mode="ada" if self.ada else "base", epochs=self.epochs, patience=self.patience,
                                       batch_size=self.batch_size, seed=self.seed, device=self.device),
                           progress=self.progress)
         trainer.fit(ds)
+        self.trainings.append({"label": self.name, "view": view.stage, "epochs": self.epochs,
+                               "patience": self.patience, "best_epoch": trainer.best_epoch,
+                               "epochs_run": len(trainer.history), "valid_gauc": trainer.best_valid["gauc"]})
         return trainer, ds
 
     def _features(self, view: GraphView, cands: Candidates) -> dict[str, np.ndarray]:
