@@ -52,6 +52,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1, help="torch threads per training")
     p.add_argument("--max-runs", type=int, default=None, help="train at most this many missing runs, then stop")
     p.add_argument("--fresh", action="store_true", help="discard the recorded runs and start over")
+    p.add_argument("--report", action="store_true", help="only rebuild the markdown report from the JSON")
     p.add_argument("--out", type=Path, default=RESULTS, help="results path without suffix (.json, .md)")
     p.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one job given as JSON
     return p.parse_args(argv)
@@ -154,6 +155,12 @@ def spawn(job: dict, record: Record) -> None:
           flush=True)
 
 
+def plan_of(args: argparse.Namespace) -> list[dict]:
+    """Every training the arguments ask for, seed by seed (a resumed run fills whole seeds first)."""
+    return [{"model": m, "mode": mode, "train_sampler": t, "seed": s} for s in args.seeds
+            for t in args.train_samplers for m in args.models for mode in args.modes]
+
+
 def _cell(mean: float, std: float, n: int) -> str:
     return f"{mean:.4f}" + (f" ± {std:.4f}" if n > 1 else "")
 
@@ -174,6 +181,37 @@ def metric_table(summary, model: str) -> str:
                     f"{int(r.ada_ahead)}/{n} | {_points(r.base_drop_mean, r.base_drop_std, n)} | "
                     f"{_points(r.ada_drop_mean, r.ada_drop_std, n)} |")
     return "\n".join(rows)
+
+
+def headline(runs) -> str:
+    """Per model and training sampler: the mean drop over the shifted test sets, base and Ada."""
+    from xmrec.shift_matrix import summarize
+
+    summary = summarize(runs, "gauc")
+    shifted = summary[summary.test_sampler != summary.train_sampler]
+    rows = ["## Headline: mean over the five shifted test sets (test GAUC points)\n",
+            "| model | trained on | base drop | Ada drop | Ada - base | seeds |", "|---|---|---|---|---|---|"]
+    for (model, train), g in shifted.groupby(["model", "train_sampler"], sort=False):
+        rows.append(f"| {model} | {train} | {g.base_drop_mean.mean() * 100:+.2f} | {g.ada_drop_mean.mean() * 100:+.2f} | "
+                    f"{g.diff_mean.mean() * 100:+.2f} | {int(g.n_seeds.min())} |")
+    return "\n".join(rows) + "\n"
+
+
+def matched_table(runs) -> str:
+    """The matched mixer cells: the protocol of benchmarks/adaranker_ml100k.py, with every metric."""
+    from xmrec.experiments import mean_spread
+
+    mixer = runs[(runs.train_sampler == "mixer") & (runs.test_sampler == "mixer")]
+    rows = ["## Ada-Ranker vs base on matched mixer lists (the Ada-Ranker benchmark's protocol)\n",
+            "| model | mode | seeds | test GAUC | NDCG@10 | HR@10 | MRR | best epoch | epochs run | s/epoch |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for (model, mode), g in mixer.groupby(["model", "mode"], sort=False):
+        n = len(g)
+        cells = [mean_spread(g[m].mean(), g[m].std(ddof=1) if n > 1 else float("nan")) for m in
+                 ("gauc", "ndcg@10", "hit@10", "mrr")]
+        rows.append(f"| {model} | {mode} | {n} | " + " | ".join(cells) + f" | {g.best_epoch.mean():.1f} | "
+                    f"{g.epochs_run.mean():.1f} | {g.s_per_epoch.mean():.1f} |")
+    return "\n".join(rows) + "\n"
 
 
 def write_report(json_path: Path, md_path: Path, planned: int) -> str:
@@ -202,6 +240,7 @@ def write_report(json_path: Path, md_path: Path, planned: int) -> str:
         "matched test set minus this one, paired by seed (positive: the shift costs that much). "
         "Mean ± std over seeds; points = 0.01.\n",
     ]
+    parts += [headline(runs), matched_table(runs)]
     for metric, name in (("gauc", "GAUC"), ("ndcg@10", "NDCG@10")):
         summary = summarize(runs, metric)
         for model in runs.model.unique():
@@ -217,11 +256,13 @@ def main(argv=None) -> int:
         print(json.dumps(run_one(json.loads(args.one))))
         return 0
     command = ["python", f"benchmarks/{Path(__file__).name}", *(argv if argv is not None else sys.argv[1:])]
+    if args.report:
+        print(write_report(args.out.with_suffix(".json"), args.out.with_suffix(".md"), planned=len(plan_of(args))))
+        return 0
     record = Record(args, command)
     for sampler in args.train_samplers:  # prepare each training dataset once, before the children
         prepare(sampler, args.max_seq_len)
-    plan = [{"model": m, "mode": mode, "train_sampler": t, "seed": s} for s in args.seeds
-            for t in args.train_samplers for m in args.models for mode in args.modes]
+    plan = plan_of(args)
     missing = [p for p in plan if tuple(p[k] for k in RUN_KEYS) not in record.done()]
     todo = missing[:args.max_runs] if args.max_runs is not None else missing
     print(f"{len(plan)} trainings planned, {len(plan) - len(missing)} recorded, {len(todo)} to run now "

@@ -86,3 +86,9 @@ def test_reordering_puts_the_positive_first():
     out = scores_with_positive_first(s, [1, 2])
     np.testing.assert_array_equal(out, [[0.9, 0.1, 0.3], [0.5, 0.7, 0.2]])
     assert pooled_auc(out) == pytest.approx(roc_auc_score([1, 0, 0, 1, 0, 0], out.ravel()))
+
+
+@pytest.mark.parametrize("cols", [[-1, 2], [1, 3], [0.0, 1.0], [0]])
+def test_scores_with_positive_first_refuses_a_bad_column(cols):
+    with pytest.raises(ValueError, match="positive_col"):
+        scores_with_positive_first(np.zeros((2, 3)), np.asarray(cols))

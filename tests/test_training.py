@@ -187,3 +187,22 @@ def test_train_run_accepts_a_dataset_and_model_switches(dataset, tmp_path):
     assert 0.0 <= metrics["gauc"] <= 1.0
     cfg = json.loads((tmp_path / "config.json").read_text())
     assert cfg["model"]["identity_patches"] and cfg["n_ada_params"] > 0
+
+
+@pytest.mark.parametrize("flag, value", [("--epochs", "0"), ("--epochs", "-1"), ("--batch-size", "-5"),
+                                         ("--patience", "0")])
+def test_cli_refuses_settings_that_train_nothing(dataset, tmp_path, capsys, flag, value):
+    data = save(dataset, tmp_path / "data")
+    run = tmp_path / "run"
+    assert main(["train", "--model", "GRU4Rec", "--data", str(data), "--out", str(run), "--device", "cpu",
+                 flag, value]) == 2
+    err = capsys.readouterr().err
+    assert "TrainConfig." in err and ">= 1" in err
+    assert not (run / "metrics.json").exists()  # no figures for a model that was never trained
+
+
+def test_cli_prints_key_errors_without_quotes(dataset, tmp_path, capsys):
+    data = save(dataset, tmp_path / "data")
+    assert main(["train", "--model", "NoSuchModel", "--data", str(data), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and not err.startswith("error: '") and "NoSuchModel" in err

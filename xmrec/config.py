@@ -95,6 +95,14 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model (CUDA only)
     eval_batch_size: int = 4096  # batch size for validation and test scoring
 
+    def __post_init__(self):
+        for name in ("epochs", "patience", "batch_size", "eval_batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"TrainConfig.{name} must be a whole number >= 1, got {value!r}")
+        if not self.lr >= 0 or not self.weight_decay >= 0:
+            raise ValueError(f"TrainConfig.lr and weight_decay must be >= 0, got {self.lr!r}, {self.weight_decay!r}")
+
 
 def field_docs(cls) -> dict[str, str]:
     """The one-line comment of each field of a config class, read from this file (for widgets/docs)."""

@@ -69,9 +69,18 @@ def evaluate(scores, ks=DEFAULT_KS) -> dict[str, float]:
 
 
 def scores_with_positive_first(scores, positive_col) -> np.ndarray:
-    """Reorder each row so that its positive (index ``positive_col[i]``) is in column 0."""
+    """Reorder each row so that its positive (index ``positive_col[i]``) is in column 0.
+
+    Raises ``ValueError`` when a column index is not an integer in ``[0, n_candidates)``: -1 or
+    n would otherwise silently make column 0 the positive.
+    """
     s = np.asarray(scores)
     col = np.asarray(positive_col)
     n = s.shape[1]
+    if col.shape != (s.shape[0],) or not np.issubdtype(col.dtype, np.integer):
+        raise ValueError(f"positive_col must hold one integer per list ({s.shape[0]}), got {col.dtype} {col.shape}")
+    bad = np.flatnonzero((col < 0) | (col >= n))
+    if len(bad):
+        raise ValueError(f"positive_col out of range [0, {n}) in {len(bad)} list(s), e.g. list {bad[0]}: {col[bad[0]]}")
     order = np.argsort(np.arange(n)[None, :] != col[:, None], axis=1, kind="stable")
     return np.take_along_axis(s, order, axis=1)
