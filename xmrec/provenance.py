@@ -42,6 +42,12 @@ def versions() -> dict:
     return out
 
 
+def notebook_parameters(namespace: dict) -> dict:
+    """A notebook's parameters: its UPPER_CASE names holding plain values (imports such as ``PCA`` are not)."""
+    plain = (type(None), bool, int, float, str, list, tuple, dict)
+    return {k: v for k, v in namespace.items() if k.isupper() and isinstance(v, plain)}
+
+
 def provenance(config: dict, device: str, command: list[str] | str | None = None) -> dict:
     """The record: git state, versions, machine, ``device``, the full ``config`` and the command line."""
     argv = sys.argv if command is None else command

@@ -1,0 +1,22 @@
+"""Provenance records: git state, versions, config and command; notebook parameters only."""
+import json
+
+from xmrec.provenance import PACKAGES, git_state, notebook_parameters, provenance
+
+
+def test_provenance_carries_what_a_result_needs():
+    rec = provenance({"lr": 0.001, "seeds": [1, 2]}, "cpu", command=["python", "x.py", "--flag"])
+    assert rec["config"] == {"lr": 0.001, "seeds": [1, 2]} and rec["device"] == "cpu"
+    assert rec["command"] == "python x.py --flag"
+    assert set(PACKAGES) | {"python"} == set(rec["versions"]) and rec["versions"]["torch"]
+    state = git_state()
+    assert rec["commit"] == state["commit"] and (state["commit"] is None or len(state["commit"]) == 40)
+    json.dumps(rec)  # a results file can store it as it is
+
+
+def test_notebook_parameters_keep_plain_upper_case_values():
+    class PCA:  # an import with an upper-case name is not a parameter
+        pass
+
+    ns = {"SMOKE": True, "SEEDS": [1], "FIGURES_DIR": None, "PCA": PCA, "lower": 1, "In": []}
+    assert notebook_parameters(ns) == {"SMOKE": True, "SEEDS": [1], "FIGURES_DIR": None}
