@@ -40,8 +40,8 @@ from xmrec.shift import list_divergence
 from xmrec.training import MODES, Trainer, distributions
 
 __all__ = ["ADA_SWITCHES", "METRICS", "MODE_NAMES", "POOL_NAMES", "Variant", "RunResult", "Experiment",
-           "variant", "grid", "mode_variants", "ablation_variants", "list_features", "summarize", "mean_spread", "seed_gains", "paired_difference",
-           "divergence_bins", "latent_of", "latent_probe"]
+           "variant", "grid", "mode_variants", "ablation_variants", "list_features", "summarize", "mean_spread",
+           "seed_gains", "paired_difference", "divergence_bins", "latent_of", "latent_probe"]
 
 METRICS = ("gauc", "ndcg@10", "hit@10", "mrr")  # the four headline metrics of the notebooks
 ADA_SWITCHES = ("use_input_modulation", "use_param_modulation", "mean_z_at_eval", "film_per_dim",

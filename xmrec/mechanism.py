@@ -60,7 +60,8 @@ def inside_lists(model: Ranker, split: Split | SplitTensors, batch_size: int = 2
 
 def mechanism_frame(inside_by_sampler: dict[str, dict[str, np.ndarray]], tensor: str = "W1") -> pd.DataFrame:
     """One row per (test sampler, list): ``gamma`` and ``beta`` (mean over dimensions), the entropy
-    in bits of the ``tensor`` pool's attention, its most-attended patch, and the positive's rank."""
+    in bits of the ``tensor`` pool's attention, its most-attended patch, and the positive's rank
+    (1 + the negatives scored strictly higher)."""
     frames = []
     for sampler, inside in inside_by_sampler.items():
         scores = inside["scores"]

@@ -82,7 +82,6 @@ class SequentialScorer(Scorer):
     primary_feature: str = "score"
     trainings: list = field(default_factory=list, compare=False, repr=False)  # one record per trained view
 
-
     @property
     def name(self) -> str:
         return f"{'ada' if self.ada else 'base'}_{self.model.lower()}[{market_label(self.markets)}]"
