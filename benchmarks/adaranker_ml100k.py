@@ -38,7 +38,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", default=["GRU4Rec", "SASRec"])
     p.add_argument("--seeds", nargs="+", type=int, default=[2022, 2023, 2024])
-    p.add_argument("--epochs", type=int, default=40, help="upper bound; early stopping ends sooner")
+    p.add_argument("--epochs", type=int, default=100, help="upper bound; early stopping ends sooner (faithful Ada needs ~45)")
     p.add_argument("--patience", type=int, default=3, help="epochs without a better valid GAUC")
     p.add_argument("--batch-size", type=int, default=256, help="small data: 256 (the paper's 1024 is for ML-10M)")
     p.add_argument("--ada-config", default="{}", help="JSON of ModelConfig fields for the Ada runs")
