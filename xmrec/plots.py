@@ -305,6 +305,10 @@ def shift_matrix(summary, model: str, axes, metric: str = "gauc", scale: float =
         table_heatmap(grid, ax=ax, fmt="+.1f", cmap=cmap, center=0, vmin=-limit, vmax=limit,
                       cbar_label=f"{metric_label(metric)} points", title=name,
                       xlabel="tested on", ylabel="trained on")
+        for r, sampler in enumerate(train):  # say so where a row has no recorded runs yet
+            if grid.loc[sampler].isna().all():
+                ax.text(len(test) / 2, r + 0.5, "not recorded yet", ha="center", va="center", fontsize="small",
+                        color="grey")
     return axes[0].figure, axes
 
 
