@@ -223,14 +223,16 @@ def write_report(json_path: Path, md_path: Path, planned: int) -> str:
     """Rebuild the markdown report from the JSON record; returns its text."""
     import pandas as pd
 
-    from xmrec.shift_matrix import summarize
+    from xmrec.shift_matrix import paired_runs, summarize
 
     data = json.loads(json_path.read_text())
-    runs, prov, proto = pd.DataFrame(data["runs"]), data["provenance"], data["protocol"]
-    trained = runs.drop_duplicates(list(RUN_KEYS))
+    recorded, prov, proto = pd.DataFrame(data["runs"]), data["provenance"], data["protocol"]
+    trained = recorded.drop_duplicates(list(RUN_KEYS))
+    runs = paired_runs(recorded)
     stopped = ((trained.epochs_run - trained.best_epoch >= trained.patience)
                & (trained.epochs_run < trained.epochs)).sum()
-    same_lists = runs.groupby("test_sampler")["lists"].nunique().max() == 1
+    same_lists = recorded.groupby("test_sampler")["lists"].nunique().max() == 1
+    unpaired = len(trained) - len(runs.drop_duplicates(list(RUN_KEYS)))
     parts = [
         "# The shift matrix on ML-100K: what a change of candidate distribution costs a ranker\n",
         f"Written by `{prov['command']}` (rebuilt from `{json_path.name}` after every session).  ",
@@ -238,8 +240,9 @@ def write_report(json_path: Path, md_path: Path, planned: int) -> str:
         f"on the validation GAUC of lists drawn like the training lists (patience {proto['patience']}, at most "
         f"{proto['epochs']} epochs), best epoch restored; device {proto['device']}.  ",
         f"**{len(trained)} of {planned} planned trainings recorded**; {stopped} of {len(trained)} ended by early "
-        f"stopping. Every run met the same test lists per test sampler: {'yes' if same_lists else 'NO'}.  ",
-        f"Commits: {', '.join(sorted({str(c)[:10] + (' (dirty)' if d else '') for c, d in zip(runs.commit, runs.dirty)}))}; "
+        f"stopping. Every run met the same test lists per test sampler: {'yes' if same_lists else 'NO'}. "
+        f"The tables pair base and Ada by seed: {unpaired} training(s) whose twin is not recorded yet are left out.  ",
+        f"Commits: {', '.join(sorted({str(c)[:10] + (' (dirty)' if d else '') for c, d in zip(recorded.commit, recorded.dirty)}))}; "
         f"versions {prov['versions']}; machine {prov['machine']}.\n",
         "A quality benchmark, not a speed one: the runs shared the machine with other work, so the wall-clock "
         "seconds stored in the JSON are not training speeds.\n",

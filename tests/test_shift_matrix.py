@@ -57,6 +57,11 @@ def test_summarize_by_hand():
     assert s.loc["uniform", "diff_std"] == pytest.approx(np.std([0.05, -0.01], ddof=1))
     assert s.loc["uniform", "ada_ahead"] == 1 and s.loc["mixer", "ada_ahead"] == 2
     assert s.loc["mixer", "base_drop_mean"] == 0 and s.loc["mixer", "n_seeds"] == 2
+    # a base run whose Ada twin is not recorded yet does not count
+    extra = [{"model": "M", "mode": "base", "train_sampler": "mixer", "test_sampler": t, "seed": 3, "gauc": 0.1}
+             for t in ("mixer", "uniform")]
+    again = summarize(pd.DataFrame(rows + extra)).set_index("test_sampler")
+    pd.testing.assert_frame_equal(again, s)
 
 
 def test_a_ranker_trained_on_one_sampler_loses_on_a_shifted_one(focused):

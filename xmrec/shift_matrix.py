@@ -15,7 +15,7 @@ from xmrec.data.sampling import ALL_SAMPLERS
 from xmrec.data.store import ProcessedDataset, Split
 from xmrec.shift import lists_by_sampler
 
-__all__ = ["TEST_SEED", "shift_test_sets", "evaluate_under_shift", "score_runs", "summarize"]
+__all__ = ["TEST_SEED", "shift_test_sets", "evaluate_under_shift", "score_runs", "paired_runs", "summarize"]
 
 TEST_SEED = 2022  # seed of the test lists: every model, whatever it trained on, meets the same lists
 
@@ -45,15 +45,23 @@ def score_runs(results: Sequence, sets: dict[str, Split]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def paired_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The rows whose (model, train sampler, seed) has every mode recorded: base and Ada compared on
+    the same seeds only (a benchmark in progress may hold one without its twin)."""
+    both = runs.groupby(["model", "train_sampler", "seed"])["mode"].transform("nunique") == runs["mode"].nunique()
+    return runs[both]
+
+
 def summarize(runs: pd.DataFrame, metric: str = "gauc") -> pd.DataFrame:
     """Per (model, train sampler, test sampler): base and Ada mean and std over seeds, the paired
     Ada - base difference, and each mode's drop from its matched test set (paired by seed).
 
     ``runs`` has one row per trained model and test sampler: ``model``, ``mode`` ("base"/"ada"),
-    ``train_sampler``, ``test_sampler``, ``seed`` and ``metric``. Drops are positive when the
-    shifted test set scores lower than the matched one.
+    ``train_sampler``, ``test_sampler``, ``seed`` and ``metric``; only :func:`paired_runs` count.
+    Drops are positive when the shifted test set scores lower than the matched one.
     """
     keys = ["model", "train_sampler", "test_sampler", "seed"]
+    runs = paired_runs(runs)
     wide = runs.pivot_table(index=keys, columns="mode", values=metric).reset_index()
     matched = wide[wide.test_sampler == wide.train_sampler].drop(columns="test_sampler")
     wide = wide.merge(matched, on=["model", "train_sampler", "seed"], suffixes=("", "_matched"), how="left")
