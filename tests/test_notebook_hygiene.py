@@ -31,3 +31,13 @@ def test_strip_outputs_removes_outputs(tmp_path):
     assert strip_outputs(p) is True
     assert not has_outputs(p)
     assert strip_outputs(p) is False
+
+
+def test_a_smoke_run_never_writes_into_the_reference_figures():
+    from xmrec.plots import figures_dir
+
+    assert figures_dir().name == "figures"
+    assert figures_dir(smoke=True) != figures_dir() and "runs" in figures_dir(smoke=True).parts
+    for path in NOTEBOOKS:  # every notebook picks its default folder by SMOKE
+        source = "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"])
+        assert "figures_dir(smoke=SMOKE)" in source, path.name

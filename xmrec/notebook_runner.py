@@ -36,7 +36,9 @@ def run_all(smoke: bool = False, out_dir: Path | None = None) -> int:
     figures in ``figures/``.
     """
     out_dir = out_dir or project_root() / "runs" / "notebooks"
-    params = {"SMOKE": smoke} | ({"FIGURES_DIR": str(project_root() / "runs" / "smoke-figures")} if smoke else {})
+    from xmrec.plots import figures_dir
+
+    params = {"SMOKE": smoke} | ({"FIGURES_DIR": str(figures_dir(smoke=True))} if smoke else {})
     found = notebooks()
     if not found:
         raise FileNotFoundError(f"no numbered notebooks (NN_*.ipynb) in {project_root() / 'notebooks'}")
@@ -45,7 +47,7 @@ def run_all(smoke: bool = False, out_dir: Path | None = None) -> int:
         print(f"running {nb.name} (SMOKE={smoke}) ...", flush=True)
         run_notebook(nb, out_dir, params)
         print(f"  done in {time.perf_counter() - start:.0f} s -> {out_dir / nb.name}", flush=True)
-    print(f"figures in {params.get('FIGURES_DIR', project_root() / 'figures')}")
+    print(f"figures in {figures_dir(smoke=smoke)}")
     return 0
 
 

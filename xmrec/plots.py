@@ -25,9 +25,10 @@ def set_theme() -> None:
                                 "axes.titleweight": "bold"})
 
 
-def figures_dir() -> Path:
-    """Where notebooks write their figures: ``<root>/figures``."""
-    return project_root() / "figures"
+def figures_dir(smoke: bool = False) -> Path:
+    """Where notebooks write their figures: ``<root>/figures``, or ``<root>/runs/smoke-figures`` for a
+    SMOKE run, so that a quick check never overwrites the reference figures."""
+    return project_root() / "runs" / "smoke-figures" if smoke else project_root() / "figures"
 
 
 def new_ax(ax=None, figsize=(7, 4.5)):
