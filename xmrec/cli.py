@@ -68,15 +68,46 @@ def _strip(args) -> int:
     return 0
 
 
+def _list(args) -> int:
+    from xmrec.config import ModelConfig, field_docs
+    from xmrec.data.pipeline import DATASET_SPECS
+    from xmrec.data.sampling import SAMPLERS, SHIFT_SAMPLERS
+    from xmrec.experiments import ADA_SWITCHES
+    from xmrec.models import MODEL_NAMES
+    from xmrec.training import MODES
+
+    docs = field_docs(ModelConfig)
+    print("models:         " + ", ".join(MODEL_NAMES))
+    print("training modes: " + ", ".join(MODES) + " (finetune: --init a base checkpoint, --freeze for Ada parts only)")
+    print("samplers:       " + ", ".join(SAMPLERS) + "; test-only: " + ", ".join(SHIFT_SAMPLERS))
+    print("datasets:       " + ", ".join(DATASET_SPECS))
+    print("Ada-Ranker switches (ModelConfig):")
+    for name in ADA_SWITCHES + ("n_patches",):
+        print(f"  {name:22s} {getattr(ModelConfig, name)!s:6s} {docs[name]}")
+    return 0
+
+
+def _doc(cls, name: str) -> str:
+    """The help of an option that sets a config field: the field's one-line doc and its default."""
+    from xmrec.config import field_docs
+
+    return f"{field_docs(cls)[name]} (default: {getattr(cls, name)})"
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from xmrec.config import SamplerConfig, TrainConfig
+    from xmrec.data.pipeline import DATASET_SPECS
+    from xmrec.models import MODEL_NAMES, canonical_name
+    from xmrec.training import MODES
+
     p = argparse.ArgumentParser(prog="python -m xmrec", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("prepare", help="process a dataset: filter, remap, split, sample negatives, word2vec")
-    s.add_argument("--dataset", required=True,
-                   help="ml-100k | ml-1m | ml-10m | xmrec:MARKET | tsv:PATH | synthetic")
+    s.add_argument("--dataset", required=True, help=f"one of: {' | '.join(DATASET_SPECS)}")
     s.add_argument("--out", required=True, type=Path, help="output folder")
-    s.add_argument("--seed", type=int, default=2022)
+    s.add_argument("--seed", type=int, default=SamplerConfig.seed,
+                   help=f"seeds the sampler, word2vec and the synthetic generator (default: {SamplerConfig.seed})")
     s.add_argument("--data-dir", type=Path, default=None,
                    help="folder holding the XMRec market folders (default: XMREC_MARKETS_DIR or ../shared)")
     s.add_argument("--interactions", type=int, default=100_000, help="synthetic: number of interactions")
@@ -84,38 +115,42 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_prepare)
 
     s = sub.add_parser("train", help="train a base or Ada-Ranker model on a prepared dataset")
-    s.add_argument("--model", required=True, help="MF | GRU4Rec | SASRec | NARM | NextItNet | SRGNN | SHAN")
-    s.add_argument("--mode", choices=["base", "ada", "finetune"], default="base")
-    s.add_argument("--freeze", action="store_true", help="finetune: train only the Ada-Ranker parameters")
-    s.add_argument("--init", type=Path, default=None, help="finetune: base checkpoint to start from")
+    s.add_argument("--model", required=True, type=canonical_name, choices=MODEL_NAMES, help="base model")
+    s.add_argument("--mode", choices=list(MODES), default=TrainConfig.mode, help=_doc(TrainConfig, "mode"))
+    s.add_argument("--freeze", action="store_true", help=_doc(TrainConfig, "freeze"))
+    s.add_argument("--init", type=Path, default=None, help=_doc(TrainConfig, "init"))
     s.add_argument("--data", required=True, type=Path, help="output folder of `xmrec prepare`")
     s.add_argument("--out", required=True, type=Path, help="run folder (checkpoint, metrics, history)")
-    s.add_argument("--epochs", type=int, default=None)
-    s.add_argument("--seed", type=int, default=2022)
-    s.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1 | mps")
-    s.add_argument("--batch-size", type=int, default=None)
-    s.add_argument("--patience", type=int, default=None)
-    s.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
+    s.add_argument("--epochs", type=int, default=TrainConfig.epochs, help=_doc(TrainConfig, "epochs"))
+    s.add_argument("--seed", type=int, default=TrainConfig.seed, help=_doc(TrainConfig, "seed"))
+    s.add_argument("--device", default=TrainConfig.device, help=_doc(TrainConfig, "device"))
+    s.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help=_doc(TrainConfig, "batch_size"))
+    s.add_argument("--patience", type=int, default=TrainConfig.patience, help=_doc(TrainConfig, "patience"))
+    s.add_argument("--amp", action="store_true", help=_doc(TrainConfig, "amp"))
     s.set_defaults(func=_train)
 
     s = sub.add_parser("evaluate", help="score a split with a trained checkpoint")
-    s.add_argument("--checkpoint", required=True, type=Path)
+    s.add_argument("--checkpoint", required=True, type=Path, help="checkpoint.pt of a training run")
     s.add_argument("--data", required=True, type=Path,
                    help="output folder of `xmrec prepare`, or a test.pkl in the original layout")
-    s.add_argument("--split", default="test", choices=["train", "valid", "test"])
-    s.add_argument("--device", default="auto")
+    s.add_argument("--split", default="test", choices=["train", "valid", "test"], help="split to score (default: test)")
+    s.add_argument("--device", default="auto", help="auto (cuda > mps > cpu) or a torch device string (default: auto)")
     s.add_argument("--scores-out", type=Path, default=None, help="also save the score matrix (.npy)")
     s.set_defaults(func=_evaluate)
 
     s = sub.add_parser("crossmarket", help="WSDM Cup 2022 cross-market ranking for one target market")
     s.add_argument("--target", required=True, help="target market, e.g. t1")
     s.add_argument("--data-dir", type=Path, default=None, help="folder holding the market folders")
-    s.add_argument("--out", required=True, type=Path)
+    s.add_argument("--out", required=True, type=Path, help="output folder (features, predictions, submission)")
     s.add_argument("--valid-run", type=Path, default=None, help="override the market's valid_run.tsv")
     s.add_argument("--test-run", type=Path, default=None, help="override the market's test_run.tsv")
-    s.add_argument("--seed", type=int, default=2022)
+    s.add_argument("--seed", type=int, default=2022, help="seeds candidate sampling, scorers, folds and LightGBM "
+                                                             "(default: 2022)")
     s.add_argument("--smoke", action="store_true", help="small and fast settings")
     s.set_defaults(func=_crossmarket)
+
+    s = sub.add_parser("list", help="models, training modes, samplers, dataset specs and Ada-Ranker switches")
+    s.set_defaults(func=_list)
 
     s = sub.add_parser("demo", help="run every notebook top to bottom, writing figures/")
     s.add_argument("--smoke", action="store_true", help="SMOKE parameters (fast)")
