@@ -105,6 +105,28 @@ def test_finished_runs_are_reused(done, runs_dir):
     assert result.metrics == pytest.approx(done.latest("GRU4Rec ada").metrics)
 
 
+def test_workers_train_the_same_runs_side_by_side(tmp_path, done):
+    """Two spawned worker processes train the grid's runs (fine-tune after its base) to the same
+    numbers as one process; the runs count as trained in this session, not reused."""
+    exp = xp.Experiment("synthetic", runs_dir=tmp_path / "runs", data_out=tmp_path / "data", workers=2, **SMALL)
+    exp.run_grid([xp.variant("GRU4Rec", "finetune", freeze=True), xp.variant("GRU4Rec", "base"),
+                  xp.variant("GRU4Rec", "ada")], seeds=[7])
+    mine, theirs = exp.table(), done.table()
+    assert list(mine["label"]) == list(theirs["label"])
+    assert not mine["reused"].any() and len(exp._worker_seconds) == 3
+    for m in xp.METRICS:
+        np.testing.assert_allclose(mine[m], theirs[m], atol=1e-6)
+    assert list(mine["epochs_run"]) == list(theirs["epochs_run"])
+
+
+def test_workers_need_a_dataset_on_disk(tmp_path):
+    with pytest.raises(ValueError, match="at least 1"):
+        xp.Experiment("synthetic", workers=0, **SMALL)
+    exp = xp.Experiment("synthetic", runs_dir=tmp_path, workers=2, **SMALL)
+    with pytest.raises(ValueError, match="data_out"):
+        exp.run_grid([xp.variant("GRU4Rec", "base")])
+
+
 def test_fine_tune_alone_trains_its_base_and_seeds_repeat(tmp_path, done):
     """A fresh folder: the fine-tune trains its base first, with the same numbers as before."""
     exp = small_experiment(tmp_path)

@@ -28,11 +28,13 @@ class CausalSelfAttentionBlock(nn.Module):
         self.ff = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim))
         self.drop = Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor, queries: int | None = None) -> torch.Tensor:
+        """The block's output at the last ``queries`` positions (default: all of them)."""
         b, length, d = x.shape
         q, k, v = self.qkv(self.ln_attn(x)).view(b, length, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        att = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed.unsqueeze(1))
-        x = x + self.drop(self.proj(att.transpose(1, 2).reshape(b, length, d)))
+        n = queries or length
+        att = F.scaled_dot_product_attention(q[:, :, -n:], k, v, attn_mask=allowed[:, -n:].unsqueeze(1))
+        x = x[:, -n:] + self.drop(self.proj(att.transpose(1, 2).reshape(b, n, d)))
         return x + self.drop(self.ff(self.ln_ff(x)))
 
 
@@ -63,6 +65,6 @@ class SASRec(Encoder):
         idx = torch.arange(length, device=item_seq.device)
         causal = idx.unsqueeze(1) >= idx.unsqueeze(0)  # [L, L] query i sees keys j <= i
         allowed = causal & (real.unsqueeze(1) | torch.eye(length, dtype=torch.bool, device=x.device))
-        for block in self.blocks:
+        for block in self.blocks[:-1]:
             x = block(x, allowed) * keep
-        return self.ln_out(x[:, -1])
+        return self.ln_out(self.blocks[-1](x, allowed, queries=1)[:, -1])  # only the newest position is read
