@@ -2,10 +2,11 @@
 import pytest
 
 from xmrec.cli import build_parser, main
-from xmrec.config import TrainConfig, field_docs
+from xmrec.config import ModelConfig, TrainConfig, field_docs
 from xmrec.data.sampling import ALL_SAMPLERS
 from xmrec.experiments import ADA_SWITCHES
 from xmrec.models import MODEL_NAMES
+from xmrec.overrides import default_of, resolve
 
 
 def subcommand_help(name: str) -> str:
@@ -18,9 +19,49 @@ def test_train_help_shows_the_config_defaults_and_their_meaning():
     text = subcommand_help("train")
     docs = field_docs(TrainConfig)
     for name in ("epochs", "batch_size", "patience", "seed", "device"):
-        assert f"(default: {getattr(TrainConfig, name)})" in text, name
+        assert f"(default: {default_of('train.' + name)}" in text, name
         assert " ".join(docs[name].split()) in text, name
+    assert "(default: 256; paper-ml10m: 1024)" in text  # the small-data preset is the default, the paper's listed
     assert "{" + ",".join(MODEL_NAMES) + "}" in text
+    assert "(default: 50; paper-ml10m: 200)" in subcommand_help("prepare")
+
+
+def test_presets_and_set_build_the_configs():
+    cfg, explicit = resolve(("model", "train"), "small-data", {"train.epochs": ("--epochs", 7)},
+                            ["model.use_param_modulation=false", "train.lr=0.003", "model.nextitnet_dilations=1,2",
+                             "train.init=none"])
+    assert cfg["train"] == TrainConfig(batch_size=256, patience=3, lr=0.003, epochs=7)
+    assert cfg["model"] == ModelConfig(use_param_modulation=False, nextitnet_dilations=(1, 2))
+    assert explicit == {"train.epochs", "model.use_param_modulation", "train.lr", "model.nextitnet_dilations",
+                        "train.init"}
+    paper, _ = resolve(("data", "train"), "paper-ml10m")
+    assert paper["data"].max_seq_len == 200 and paper["train"].batch_size == 1024
+    assert resolve(("model",), "paper-ml10m")[0]["model"] == ModelConfig()  # a preset touches its sections only
+
+
+@pytest.mark.parametrize("text, message", [
+    ("train.lrr=0.1", "TrainConfig has no field 'lrr'; valid keys: train.mode"),
+    ("optim.lr=0.1", "unknown section 'optim'; this command takes model. (ModelConfig), train. (TrainConfig)"),
+    ("train.lr", "expected SECTION.FIELD=VALUE"),
+    ("train.epochs=2.5", "epochs of TrainConfig expects a whole number, got '2.5'"),
+    ("model.film_per_dim=maybe", "expects true or false"),
+    ("model.ada=true", "model.ada cannot be set: it follows --mode"),
+    ("train.epochs=0", "TrainConfig.epochs must be a whole number >= 1"),
+])
+def test_bad_set_values_exit_2_with_the_valid_keys_or_type(tmp_path, capsys, text, message):
+    code = main(["train", "--model", "MF", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "r"), "--set", text])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()  # refused before anything is written
+
+
+def test_set_that_contradicts_a_flag_is_refused(tmp_path, capsys):
+    args = ["train", "--model", "MF", "--data", str(tmp_path), "--out", str(tmp_path / "r"), "--epochs", "5"]
+    assert main(args + ["--set", "train.epochs=9"]) == 2
+    assert "--set 'train.epochs=9' contradicts --epochs 5" in capsys.readouterr().err
+    assert main(["train", "--model", "MF", "--data", str(tmp_path), "--out", str(tmp_path / "r"),
+                 "--set", "model.name=SASRec"]) == 2
+    assert "contradicts --model MF" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", ["prepare", "evaluate", "crossmarket"])
@@ -43,5 +84,6 @@ def test_model_names_are_checked_and_case_insensitive(capsys):
 def test_list_prints_models_modes_samplers_and_switches(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    for name in (*MODEL_NAMES, *ALL_SAMPLERS, *ADA_SWITCHES, "finetune", "xmrec:MARKET"):
+    for name in (*MODEL_NAMES, *ALL_SAMPLERS, *ADA_SWITCHES, "finetune", "xmrec:MARKET", "small-data",
+                 "paper-ml10m", "train.batch_size=1024", "lr, batch_size"):
         assert name in out, name

@@ -161,7 +161,11 @@ def test_cli_train_then_evaluate_round_trip(dataset, tmp_path, capsys):
             "--batch-size", "64", "--device", "cpu", "--seed", "11"]
     assert main(args) == 0
     trained = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert trained == json.loads((run / "metrics.json").read_text())
+    written = json.loads((run / "metrics.json").read_text())
+    assert trained == {k: v for k, v in written.items() if k != "provenance"}  # metric keys stay at the top
+    record = written["provenance"]
+    assert record["config"]["train"]["seed"] == 11 and record["config"]["model"]["name"] == "SASRec"
+    assert {"commit", "dirty", "versions", "device", "command"} <= set(record) and "torch" in record["versions"]
     assert {"gauc", "auc", "mrr", "ndcg@1", "ndcg@3", "ndcg@10", "hit@1", "hit@3", "hit@10"} <= set(trained)
     assert len(json.loads((run / "history.json").read_text())) == 2
     assert json.loads((run / "config.json").read_text())["model"]["ada"] is True
@@ -182,9 +186,10 @@ def test_cli_train_then_evaluate_round_trip(dataset, tmp_path, capsys):
 
 
 def test_train_run_accepts_a_dataset_and_model_switches(dataset, tmp_path):
-    metrics = train_run(dataset, tmp_path, model="MF", mode="ada", epochs=1, device="cpu", batch_size=64,
-                        model_cfg=ModelConfig(dim=DIM, identity_patches=True, mean_z_at_eval=True), progress=False)
-    assert 0.0 <= metrics["gauc"] <= 1.0
+    metrics = train_run(dataset, tmp_path, ModelConfig(name="MF", dim=DIM, identity_patches=True, mean_z_at_eval=True),
+                        TrainConfig(mode="ada", epochs=1, device="cpu", batch_size=64), progress=False)
+    assert metrics["gauc"] == pytest.approx(evaluate_checkpoint(tmp_path / "checkpoint.pt", save(dataset, tmp_path / "d"),
+                                                               device="cpu", verbose=False)["gauc"], abs=1e-12)
     cfg = json.loads((tmp_path / "config.json").read_text())
     assert cfg["model"]["identity_patches"] and cfg["n_ada_params"] > 0
 
@@ -204,7 +209,7 @@ def test_cli_refuses_settings_that_train_nothing(dataset, tmp_path, capsys, flag
 def test_cli_prints_key_errors_without_quotes(tmp_path, capsys, monkeypatch):
     import xmrec.training
 
-    def missing(**kwargs):
+    def missing(*args, **kwargs):
         raise KeyError("no run labelled 'x'; runs: []")
 
     monkeypatch.setattr(xmrec.training, "train_run", missing)

@@ -7,15 +7,34 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import fields
 from pathlib import Path
+
+
+PREPARE_FLAGS = {"data.max_seq_len": "max_seq_len"}  # config key -> argparse dest of the flag that sets it
+TRAIN_FLAGS = {"model.name": "model", "train.mode": "mode", "train.freeze": "freeze", "train.init": "init",
+               "train.epochs": "epochs", "train.seed": "seed", "train.device": "device",
+               "train.batch_size": "batch_size", "train.patience": "patience", "train.amp": "amp"}
+
+
+def _configs(args, sections, flags: dict):
+    """The configs a command runs with (preset, then the flags given, then ``--set``) and the keys set."""
+    from xmrec.overrides import resolve
+
+    given = {}
+    for key, dest in flags.items():
+        value = getattr(args, dest)
+        given[key] = ("--" + dest.replace("_", "-"), str(value) if isinstance(value, Path) else value)
+    return resolve(sections, args.preset, given, args.set or [])
 
 
 def _prepare(args) -> int:
     from xmrec.data.pipeline import prepare_dataset
 
+    cfg, _ = _configs(args, ("data", "sampler", "embedding"), PREPARE_FLAGS)
     ds = prepare_dataset(
-        args.dataset, args.out, seed=args.seed, data_dir=args.data_dir,
-        interactions=args.interactions, max_seq_len=args.max_seq_len, progress=True,
+        args.dataset, args.out, seed=args.seed, data_dir=args.data_dir, interactions=args.interactions,
+        data_cfg=cfg["data"], sampler_cfg=cfg["sampler"], emb_cfg=cfg["embedding"], progress=True,
     )
     print(json.dumps(ds.stats, indent=2))
     return 0
@@ -24,12 +43,10 @@ def _prepare(args) -> int:
 def _train(args) -> int:
     from xmrec.training import train_run
 
-    metrics = train_run(
-        data=args.data, out=args.out, model=args.model, mode=args.mode, freeze=args.freeze,
-        init=args.init, epochs=args.epochs, seed=args.seed, device=args.device,
-        batch_size=args.batch_size, patience=args.patience, amp=args.amp,
-    )
-    print(json.dumps(metrics))
+    cfg, explicit = _configs(args, ("model", "train"), TRAIN_FLAGS)
+    metrics = train_run(args.data, args.out, cfg["model"], cfg["train"],
+                        match_embedding_dim="model.dim" not in explicit, command=sys.argv)
+    print(json.dumps({k: v for k, v in metrics.items() if k != "provenance"}))
     return 0
 
 
@@ -74,6 +91,7 @@ def _list(args) -> int:
     from xmrec.data.sampling import SAMPLERS, SHIFT_SAMPLERS
     from xmrec.experiments import ADA_SWITCHES
     from xmrec.models import MODEL_NAMES
+    from xmrec.overrides import DEFAULT_PRESET, FIXED, PRESETS, SECTIONS
     from xmrec.training import MODES
 
     docs = field_docs(ModelConfig)
@@ -84,18 +102,44 @@ def _list(args) -> int:
     print("Ada-Ranker switches (ModelConfig):")
     for name in ADA_SWITCHES + ("n_patches",):
         print(f"  {name:22s} {getattr(ModelConfig, name)!s:6s} {docs[name]}")
+    print(f"presets (--preset; default {DEFAULT_PRESET}):")
+    for name, preset in PRESETS.items():
+        print(f"  {name:14s} {preset.doc}: " + ", ".join(f"{k}={v}" for k, v in preset.values.items()))
+    print("--set SECTION.FIELD=VALUE keys (prepare: data, sampler, embedding; train: model, train):")
+    for section, cls in SECTIONS.items():
+        keys = [f.name for f in fields(cls) if f"{section}.{f.name}" not in FIXED]
+        print(f"  {section + '.':11s}" + ", ".join(keys))
     return 0
 
 
-def _doc(cls, name: str) -> str:
-    """The help of an option that sets a config field: the field's one-line doc and its default."""
+def _doc(key: str) -> str:
+    """The help of an option that sets config field ``key`` ("section.field"): its one-line doc and
+    the default it takes (the default preset's value where the preset sets it)."""
     from xmrec.config import field_docs
+    from xmrec.overrides import DEFAULT_PRESET, PRESETS, SECTIONS, default_of
 
-    return f"{field_docs(cls)[name]} (default: {getattr(cls, name)})"
+    section, name = key.split(".", 1)
+    others = [f"{p}: {v[key]}" for p, v in ((p, pr.values) for p, pr in PRESETS.items())
+              if p != DEFAULT_PRESET and key in v and v[key] != default_of(key)]
+    return (f"{field_docs(SECTIONS[section])[name]} (default: {default_of(key)}"
+            + (f"; {', '.join(others)}" if others else "") + ")")
+
+
+def _add_config_options(s, sections) -> None:
+    """``--preset`` and ``--set`` for a command that reads the configs of ``sections``."""
+    from xmrec.overrides import DEFAULT_PRESET, PRESETS, SECTIONS
+
+    s.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET,
+                   help="named settings: " + "; ".join(f"{n}: {p.doc}" for n, p in PRESETS.items())
+                        + f" (default: {DEFAULT_PRESET})")
+    s.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE",
+                   help="set any config field, repeatable: " + ", ".join(f"{x}.FIELD ({SECTIONS[x].__name__})"
+                                                                           for x in sections)
+                        + "; `python -m xmrec list` shows every field")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from xmrec.config import SamplerConfig, TrainConfig
+    from xmrec.config import SamplerConfig
     from xmrec.data.pipeline import DATASET_SPECS
     from xmrec.models import MODEL_NAMES, canonical_name
     from xmrec.training import MODES
@@ -110,23 +154,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"seeds the sampler, word2vec and the synthetic generator (default: {SamplerConfig.seed})")
     s.add_argument("--data-dir", type=Path, default=None,
                    help="folder holding the XMRec market folders (default: XMREC_MARKETS_DIR or ../shared)")
-    s.add_argument("--interactions", type=int, default=100_000, help="synthetic: number of interactions")
-    s.add_argument("--max-seq-len", type=int, default=None, help="history length L (default: config)")
+    s.add_argument("--interactions", type=int, default=100_000, help="synthetic: number of interactions (default: 100000)")
+    s.add_argument("--max-seq-len", type=int, default=None, help=_doc("data.max_seq_len"))
+    _add_config_options(s, ("data", "sampler", "embedding"))
     s.set_defaults(func=_prepare)
 
     s = sub.add_parser("train", help="train a base or Ada-Ranker model on a prepared dataset")
     s.add_argument("--model", required=True, type=canonical_name, choices=MODEL_NAMES, help="base model")
-    s.add_argument("--mode", choices=list(MODES), default=TrainConfig.mode, help=_doc(TrainConfig, "mode"))
-    s.add_argument("--freeze", action="store_true", help=_doc(TrainConfig, "freeze"))
-    s.add_argument("--init", type=Path, default=None, help=_doc(TrainConfig, "init"))
+    s.add_argument("--mode", choices=list(MODES), default=None, help=_doc("train.mode"))
+    s.add_argument("--freeze", action="store_true", default=None, help=_doc("train.freeze"))
+    s.add_argument("--init", type=Path, default=None, help=_doc("train.init"))
     s.add_argument("--data", required=True, type=Path, help="output folder of `xmrec prepare`")
     s.add_argument("--out", required=True, type=Path, help="run folder (checkpoint, metrics, history)")
-    s.add_argument("--epochs", type=int, default=TrainConfig.epochs, help=_doc(TrainConfig, "epochs"))
-    s.add_argument("--seed", type=int, default=TrainConfig.seed, help=_doc(TrainConfig, "seed"))
-    s.add_argument("--device", default=TrainConfig.device, help=_doc(TrainConfig, "device"))
-    s.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help=_doc(TrainConfig, "batch_size"))
-    s.add_argument("--patience", type=int, default=TrainConfig.patience, help=_doc(TrainConfig, "patience"))
-    s.add_argument("--amp", action="store_true", help=_doc(TrainConfig, "amp"))
+    for flag, key, kind in (("--epochs", "train.epochs", int), ("--seed", "train.seed", int),
+                            ("--device", "train.device", str), ("--batch-size", "train.batch_size", int),
+                            ("--patience", "train.patience", int)):
+        s.add_argument(flag, type=kind, default=None, help=_doc(key))
+    s.add_argument("--amp", action="store_true", default=None, help=_doc("train.amp"))
+    _add_config_options(s, ("model", "train"))
     s.set_defaults(func=_train)
 
     s = sub.add_parser("evaluate", help="score a split with a trained checkpoint")
@@ -149,7 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--smoke", action="store_true", help="small and fast settings")
     s.set_defaults(func=_crossmarket)
 
-    s = sub.add_parser("list", help="models, training modes, samplers, dataset specs and Ada-Ranker switches")
+    s = sub.add_parser("list", help="models, training modes, samplers, dataset specs, Ada-Ranker switches, presets "
+                                   "and --set keys")
     s.set_defaults(func=_list)
 
     s = sub.add_parser("demo", help="run every notebook top to bottom, writing figures/")

@@ -59,6 +59,7 @@ ADA_SWITCHES = ("use_input_modulation", "use_param_modulation", "mean_z_at_eval"
 MODE_NAMES = ("base", "ada", "finetune", "finetune-frozen")  # the four training modes, by name
 POOL_NAMES = {0: "uniform", 1: "popularity"}  # Split.neg_pool codes
 DONE = "test_metrics.json"  # written last in a run folder: the run finished
+RUN_CACHE_VERSION = 2  # part of a run folder's name: 2 = checkpoints carry data fingerprints
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,8 @@ class Experiment:
 
     def _run_dir(self, v: Variant, seed: int, init: Path | None) -> Path:
         tc = {k: val for k, val in asdict(self._train_cfg(v, seed, init)).items() if k != "device"}
-        key = {"data": self._data_key(v.sampler, v.embedding_init), "model": asdict(v.model), "train": tc}
+        key = {"data": self._data_key(v.sampler, v.embedding_init), "model": asdict(v.model), "train": tc,
+               "cache": RUN_CACHE_VERSION}
         return self.runs_dir / f"{v.model.name}-{v.mode}{'-frozen' if v.freeze else ''}-s{seed}-{_digest(key)}"
 
     def _init_of(self, v: Variant, seed: int) -> Path | None:

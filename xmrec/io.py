@@ -44,3 +44,28 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def writable_folder(path: str | os.PathLike, what: str = "output folder") -> Path:
+    """Create ``path`` if needed and prove a file can be written there, before any work starts:
+    a clear error naming the path (not a traceback after the computation)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{what} {path} is an existing file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-check.", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ValueError(f"{what} {path} is not writable ({exc.strerror})") from None
+    return path
+
+
+def writable_file(path: str | os.PathLike, what: str = "output file") -> Path:
+    """Check that ``path`` can be (re)written as a file: not a folder, its folder writable."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{what} {path} is a folder, not a file")
+    writable_folder(path.parent, f"folder of the {what}")
+    return path

@@ -188,13 +188,16 @@ class AblationPanel:
 
     def run_variants(self, variants: Sequence[Variant], seeds: Sequence[int] | None = None) -> list[RunResult]:
         """Run each variant through :meth:`run` for each seed (default: the seed control's), base
-        variants first so fine-tunes reuse them; the seed control ends where it started."""
+        variants first so fine-tunes reuse them; the seed control ends where it started. With
+        ``experiment.workers`` > 1 the missing runs first train side by side."""
         start = self.seed.value
+        order = sorted(variants, key=lambda v: v.mode == "finetune")
+        self.experiment.train_ahead([(v, s) for s in seeds or [start] for v in order])
         out = []
         try:
             for seed in seeds or [start]:
                 self.seed.value = seed
-                out += [self.run(v) for v in sorted(variants, key=lambda v: v.mode == "finetune")]
+                out += [self.run(v) for v in order]
         finally:
             self.seed.value = start
         return out

@@ -7,6 +7,7 @@ popularity and the word2vec table. ``save``/``load`` round-trip it through one `
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -71,6 +72,19 @@ class ProcessedDataset:
     @property
     def max_seq_len(self) -> int:
         return self.train.item_seq.shape[1]
+
+    def fingerprint(self, splits=SPLITS) -> str:
+        """16 hex digits of sha256 over the id spaces, training popularity and the arrays of
+        ``splits``: ``fingerprint(())`` names the id space (the same interactions re-sampled keep
+        it), ``fingerprint()`` the exact data. Checkpoints record both (resume and evaluate check)."""
+        digest = hashlib.sha256(np.asarray([self.n_users, self.n_items], np.int64).tobytes())
+        arrays = [self.item_pop, self.item_raw_ids, self.user_raw_ids]
+        arrays += [getattr(self.split(s), f.name) for s in splits for f in fields(Split)]
+        for a in arrays:
+            a = np.asarray(a) if a is not None else np.zeros(0, np.int64)
+            raw = a.astype(np.int64).tobytes() if a.dtype.kind in "iub" else "\0".join(map(str, a)).encode()
+            digest.update(f"{a.shape}".encode() + raw)
+        return digest.hexdigest()[:16]
 
     @property
     def n_neg(self) -> int:

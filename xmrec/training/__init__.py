@@ -1,7 +1,7 @@
 """Training, checkpoints and inference for the rankers of ``xmrec.models``.
 
 - ``Trainer(model_cfg, train_cfg, out=None).fit(dataset) -> history``: the notebook API.
-- ``train_run(data, out, model, mode, ...)``: one run from a dataset folder (the CLI's ``train``).
+- ``train_run(data, out, model_cfg, train_cfg)``: one run from a dataset folder (the CLI's ``train``).
 - ``evaluate_checkpoint(checkpoint, data, split)``: metrics of a saved model (the CLI's ``evaluate``).
 - ``score(model, split)``, ``distributions(model, split)``, ``load_model(path)``.
 """

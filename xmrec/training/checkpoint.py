@@ -22,11 +22,16 @@ log = logging.getLogger(__name__)
 
 
 def model_payload(model: Ranker, *, n_items: int, n_users: int, train_cfg: TrainConfig, dataset: str,
-                  epoch: int, valid: dict | None, state: dict | None = None) -> dict:
-    """Everything needed to rebuild and describe a trained model (``state`` defaults to the model's)."""
+                  epoch: int, valid: dict | None, state: dict | None = None, fingerprints: dict | None = None) -> dict:
+    """Everything needed to rebuild and describe a trained model (``state`` defaults to the model's).
+
+    ``fingerprints``: ``ids`` (the dataset's id space) and ``data`` (its training and validation
+    arrays), from :meth:`ProcessedDataset.fingerprint`, so evaluation and resume can check the data.
+    """
     return {
         "format": FORMAT, "model_config": asdict(model.cfg), "train_config": asdict(train_cfg),
         "n_items": n_items, "n_users": n_users, "dataset": dataset, "epoch": epoch,
+        "fingerprints": fingerprints or {},
         "valid": valid or {}, "model": state if state is not None else model.state_dict(),
     }
 

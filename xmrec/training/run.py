@@ -2,50 +2,53 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
 from xmrec.config import ModelConfig, TrainConfig
 from xmrec.data.store import ProcessedDataset, load
-from xmrec.io import atomic_write_text
+from xmrec.io import atomic_write_text, writable_folder
+from xmrec.provenance import provenance
 from xmrec.training.trainer import Trainer
 
 
-def train_run(data: str | Path | ProcessedDataset, out: str | Path, model: str = "GRU4Rec", mode: str = "base",
-              freeze: bool = False, init: str | Path | None = None, epochs: int | None = None, seed: int = 2022,
-              device: str = "auto", batch_size: int | None = None, patience: int | None = None,
-              amp: bool = False, *, model_cfg: ModelConfig | None = None, train_cfg: TrainConfig | None = None,
-              progress: bool = True, resume: bool = True) -> dict[str, float]:
-    """Train ``model`` in ``mode`` on ``data`` (a folder of ``xmrec.data.store.save``, or the dataset).
+def train_run(data: str | Path | ProcessedDataset, out: str | Path, model_cfg: ModelConfig = ModelConfig(),
+              train_cfg: TrainConfig = TrainConfig(), *, match_embedding_dim: bool = True, progress: bool = True,
+              resume: bool = True, command: list[str] | str | None = None) -> dict:
+    """Train ``model_cfg`` with ``train_cfg`` on ``data`` (a folder of ``xmrec.data.store.save``, or the dataset).
 
     Writes to ``out``: ``checkpoint.pt`` (best model), ``last.pt`` (resume state), ``history.json``
-    (per-epoch validation metrics), ``metrics.json`` (test metrics of the best model) and
-    ``config.json`` (configs, data, what was trained, epochs and timing). Returns the test metrics.
-    ``None`` arguments keep the ``train_cfg`` (default ``TrainConfig()``) values; ``model_cfg``
-    sets the model's other fields (e.g. the Ada-Ranker switches); without it, d is the word2vec
-    table's width.
+    (per-epoch validation metrics), ``metrics.json`` (test metrics of the best model beside
+    ``provenance``) and ``config.json`` (configs, data, what was trained, epochs, timing,
+    ``provenance``). Returns metrics.json's content. ``match_embedding_dim`` sets d to the word2vec
+    table's width (otherwise a ``dim`` that differs from the table is refused). A run folder from
+    another run refuses to resume; a resumed run says so on stderr.
     """
+    out = writable_folder(out, "run folder")
     ds = data if isinstance(data, ProcessedDataset) else load(data)
-    out = Path(out)
-    mcfg = replace(model_cfg or ModelConfig(), name=model)
-    if model_cfg is None and ds.item_emb is not None:  # the embedding size follows the word2vec table
-        mcfg = replace(mcfg, dim=int(ds.item_emb.shape[1]))
-    overrides = {"epochs": epochs, "batch_size": batch_size, "patience": patience}
-    tcfg = replace(train_cfg or TrainConfig(), mode=mode, freeze=freeze, init=None if init is None else str(init),
-                   seed=seed, device=device, amp=amp, **{k: v for k, v in overrides.items() if v is not None})
-    trainer = Trainer(mcfg, tcfg, out=out, progress=progress)
+    if match_embedding_dim and ds.item_emb is not None:
+        model_cfg = replace(model_cfg, dim=int(ds.item_emb.shape[1]))
+    trainer = Trainer(model_cfg, train_cfg, out=out, progress=progress)
     history = trainer.fit(ds, resume=resume)
-    metrics = trainer.evaluate(ds.test)
+    if trainer.resumed_epochs:
+        print(f"xmrec: resumed {out}: {trainer.resumed_epochs} of its {len(history)} epochs were trained "
+              "by an earlier call", file=sys.stderr)
     seconds = [h["seconds"] for h in history]
+    record = provenance({"model": asdict(trainer.model_cfg), "train": asdict(train_cfg),
+                         "data": str(data) if not isinstance(data, ProcessedDataset) else ds.name,
+                         "data_fingerprint": trainer.fingerprints["data"]},
+                        str(trainer.device), command)
     summary = {
-        "model": asdict(trainer.model_cfg), "train": asdict(tcfg),
+        "model": asdict(trainer.model_cfg), "train": asdict(train_cfg),
         "data": str(data) if not isinstance(data, ProcessedDataset) else None, "dataset": ds.name,
         "description": trainer.model.describe(), "init": trainer.init_description,
-        "best_epoch": trainer.best_epoch, "epochs_run": len(history),
+        "best_epoch": trainer.best_epoch, "epochs_run": len(history), "resumed_epochs": trainer.resumed_epochs,
         "seconds_per_epoch": sum(seconds) / len(seconds) if seconds else None,
         "n_train": len(ds.train), "n_params": sum(p.numel() for p in trainer.model.parameters()),
-        "n_ada_params": trainer.model.ada_parameter_count(),
+        "n_ada_params": trainer.model.ada_parameter_count(), "provenance": record,
     }
+    metrics = {**trainer.evaluate(ds.test), "provenance": record}
     atomic_write_text(out / "config.json", json.dumps(summary, indent=2))
     atomic_write_text(out / "history.json", json.dumps(history, indent=2))
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))

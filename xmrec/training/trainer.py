@@ -67,6 +67,8 @@ class Trainer:
         self.best_epoch = 0
         self.best_valid: dict = {}
         self.init_description: str | None = None
+        self.fingerprints: dict[str, str] = {}
+        self.resumed_epochs = 0  # epochs found in last.pt when fit() started
 
     # -- setup ------------------------------------------------------------------------------
     def _build(self, ds: ProcessedDataset) -> None:
@@ -95,7 +97,7 @@ class Trainer:
     def _payload(self, ds: ProcessedDataset, state: dict | None = None, epoch: int | None = None) -> dict:
         return model_payload(self.model, n_items=ds.n_items, n_users=ds.n_users, train_cfg=self.train_cfg,
                              dataset=ds.name, epoch=self.best_epoch if epoch is None else epoch,
-                             valid=self.best_valid, state=state)
+                             valid=self.best_valid, state=state, fingerprints=self.fingerprints)
 
     def _save_last(self, ds, best_state, bad_epochs: int, stopped: bool) -> None:
         payload = self._payload(ds, epoch=len(self.history))
@@ -113,6 +115,10 @@ class Trainer:
         if state["model_config"] != asdict(self.model_cfg) or mine != theirs:
             raise ValueError(f"{path} was written by a run with other settings; use another out folder "
                              "or fit(..., resume=False) to start afresh")
+        if state.get("fingerprints", {}).get("data") != self.fingerprints["data"]:
+            raise ValueError(f"{path} was written by a run on other data (training/validation fingerprint "
+                             f"{state.get('fingerprints', {}).get('data')} here {self.fingerprints['data']}); "
+                             "use another out folder or fit(..., resume=False) to start afresh")
         self.model.load_state_dict(state["model"], strict=True)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
@@ -159,9 +165,11 @@ class Trainer:
         tc = self.train_cfg
         self._build(ds)
         self.history, self.best_epoch, self.best_valid = [], 0, {}
+        self.fingerprints = {"ids": ds.fingerprint(()), "data": ds.fingerprint(("train", "valid"))}
         best_state, bad_epochs, stopped = None, 0, False
         if resume and self.out is not None and (self.out / "last.pt").is_file():
             best_state, bad_epochs, stopped = self._resume(self.out / "last.pt")
+        self.resumed_epochs = len(self.history)
         train, valid = SplitTensors.from_split(ds.train), SplitTensors.from_split(ds.valid)
         bar = tqdm(total=tc.epochs, initial=len(self.history), desc=self.model.describe(),
                    disable=not self.progress)
