@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from xmrec.io import atomic_write_text
+from xmrec.provenance import as_markdown, provenance
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "adaranker_ml100k"
@@ -154,13 +155,15 @@ def main(argv=None) -> int:
             f"Machine: {platform.machine()}, {platform.processor() or platform.system()}, torch {torch.__version__}, "
             f"{args.jobs} runs at once x {args.threads} thread(s); total wall {wall / 60:.1f} min, "
             f"total CPU {sum(r['cpu_s'] for r in records) / 60:.1f} min.\n\n{rows}\n\n" + "\n".join(verdicts) + "\n")
+    record = provenance({k: str(v) for k, v in vars(args).items()}, records[0]["device"], command)
+    text += "\n" + as_markdown(record)
     print(text)
     md = args.out.with_suffix(".md")
     before = md.read_text() if md.exists() else (
         "# Ada-Ranker vs base on ML-100K\n\nWritten by `benchmarks/adaranker_ml100k.py`; newest last.\n")
     atomic_write_text(md, before + text)
     atomic_write_text(args.out.with_suffix(".json"), json.dumps(
-        {"command": command, "args": {k: str(v) for k, v in vars(args).items()}, "runs": records}, indent=2))
+        {"provenance": record, "runs": records}, indent=2))
     return 0
 
 

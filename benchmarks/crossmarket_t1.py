@@ -19,11 +19,11 @@ import os
 import platform
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from xmrec.config import markets_dir
+from xmrec.config import markets_dir, resolve_device
 from xmrec.crossmarket.evaluation import list_metrics
 from xmrec.crossmarket.features import build_features
 from xmrec.crossmarket.graph import VALID
@@ -31,6 +31,7 @@ from xmrec.crossmarket.pipeline import run_target
 from xmrec.crossmarket.ranker import cross_validate
 from xmrec.crossmarket.scorers.lightgcn import LightGCN
 from xmrec.crossmarket.settings import CrossMarketConfig
+from xmrec.provenance import as_markdown, provenance
 
 RESULTS = Path(__file__).resolve().parent / "results" / "crossmarket_t1.md"
 TARGET_RANKER, AIM_RANKER, TARGET_SCORER, BUDGET_S = 0.725, 0.745, 0.686, 600.0
@@ -71,7 +72,8 @@ def main(argv=None) -> int:
             m = list_metrics(res.valid_scores, valid.positive)
             extras[label.replace(" (extra)", "")] = time.perf_counter() - t
             rows.append((label, "ranker", m["ndcg@10"], m["hit@10"]))
-    report = _report(args, cfg, result, rows, total, extras, load_before)
+    record = provenance({"args": vars(args), "config": asdict(cfg)}, str(resolve_device(cfg.device)))
+    report = _report(args, cfg, result, rows, total, extras, load_before) + "\n" + as_markdown(record)
     print(report)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     with open(RESULTS, "a") as fh:

@@ -213,7 +213,10 @@ def main(argv=None) -> int:
     for case in cases:
         print(f"running {case} ...", flush=True)
         results.append(run_in_subprocess(case))
+    from xmrec.provenance import as_markdown, provenance
+
     text = report(results, "python benchmarks/data_pipeline.py" + (" --quick" if args.quick else ""))
+    text += "\n" + as_markdown(provenance({"args": vars(args), "cases": cases}, "cpu"))
     print(text)
     if not args.no_append:
         from xmrec.io import atomic_write_text

@@ -39,39 +39,6 @@ def test_presets_and_set_build_the_configs():
     assert resolve(("model",), "paper-ml10m")[0]["model"] == ModelConfig()  # a preset touches its sections only
 
 
-@pytest.mark.parametrize("text, message", [
-    ("train.lrr=0.1", "TrainConfig has no field 'lrr'; valid keys: train.mode"),
-    ("optim.lr=0.1", "unknown section 'optim'; this command takes model. (ModelConfig), train. (TrainConfig)"),
-    ("train.lr", "expected SECTION.FIELD=VALUE"),
-    ("train.epochs=2.5", "epochs of TrainConfig expects a whole number, got '2.5'"),
-    ("model.film_per_dim=maybe", "expects true or false"),
-    ("model.ada=true", "model.ada cannot be set: it follows --mode"),
-    ("train.epochs=0", "TrainConfig.epochs must be a whole number >= 1"),
-])
-def test_bad_set_values_exit_2_with_the_valid_keys_or_type(tmp_path, capsys, text, message):
-    code = main(["train", "--model", "MF", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "r"), "--set", text])
-    assert code == 2
-    assert message in capsys.readouterr().err
-    assert not (tmp_path / "r").exists()  # refused before anything is written
-
-
-def test_set_that_contradicts_a_flag_is_refused(tmp_path, capsys):
-    args = ["train", "--model", "MF", "--data", str(tmp_path), "--out", str(tmp_path / "r"), "--epochs", "5"]
-    assert main(args + ["--set", "train.epochs=9"]) == 2
-    assert "--set 'train.epochs=9' contradicts --epochs 5" in capsys.readouterr().err
-    assert main(["train", "--model", "MF", "--data", str(tmp_path), "--out", str(tmp_path / "r"),
-                 "--set", "model.name=SASRec"]) == 2
-    assert "contradicts --model MF" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("command", ["prepare", "evaluate", "crossmarket"])
-def test_every_option_has_help(command):
-    parser = build_parser()
-    sub = next(a for a in parser._actions if a.dest == "command").choices[command]
-    for action in sub._actions:
-        assert action.help, f"{command} {action.option_strings} has no help"
-
-
 def test_model_names_are_checked_and_case_insensitive(capsys):
     parser = build_parser()
     args = parser.parse_args(["train", "--model", "gru4rec", "--data", "d", "--out", "o"])

@@ -133,6 +133,30 @@ def test_ranker_out_of_fold_scores_are_honest():
     assert list_metrics(lam.valid_scores, positive)["ndcg@10"] > 0.9
 
 
+def test_tie_rules_differ_on_a_hand_made_tied_list():
+    """Positive tied with one negative at the top. Mean rule: rank 1.5 whatever the ids. trec_eval
+    (the official scorer) orders ties by item id, descending: 'b' before 'a'."""
+    pred = pd.DataFrame({"userId": ["u1"] * 3 + ["u2"] * 3, "itemId": ["a", "b", "c"] * 2,
+                         "score": [1.0, 1.0, 0.5] * 2})
+    qrel = pd.DataFrame({"userId": ["u1", "u2"], "itemId": ["a", "b"]})
+    mean = score_predictions(pred, qrel)
+    trec = score_predictions(pred, qrel, ties="trec")
+    assert mean["ndcg@10"] == pytest.approx(1 / np.log2(2.5))  # r = 1.5 for both users
+    assert trec["ndcg@10"] == pytest.approx((1 / np.log2(3) + 1.0) / 2)  # u1: 'a' second; u2: 'b' first
+    assert mean["hit@10"] == trec["hit@10"] == 1.0
+    with pytest.raises(ValueError, match="needs the item ids"):
+        list_metrics(np.ones((1, 3)), np.array([0]), ties="trec")
+
+
+def test_without_ties_both_rules_match_pytrec_eval():
+    rng = np.random.default_rng(3)
+    scores, positive = rng.normal(size=(40, 100)), rng.integers(0, 100, 40)
+    ids = np.array([[f"i{j}" for j in rng.permutation(100)] for _ in range(40)])
+    mean, trec = list_metrics(scores, positive), list_metrics(scores, positive, ties="trec", item_ids=ids)
+    for key in ("ndcg@10", "hit@10", "mrr"):
+        assert mean[key] == pytest.approx(trec[key], abs=1e-9), key
+
+
 def test_score_predictions_and_combine_match_hand_values():
     pred = pd.DataFrame({"userId": ["a"] * 3 + ["b"] * 3, "itemId": ["x", "y", "z", "x", "y", "z"],
                          "score": [0.9, 0.5, 0.1, 0.2, 0.3, 0.8]})
@@ -208,6 +232,8 @@ def test_cli_smoke_on_real_t1_beats_popularity(cli_t1):
     code, folder, _ = cli_t1
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["candidates"] == {"valid": "official", "test": "given"}
+    assert summary["ties"] == "mean" and summary["provenance"]["config"]["ties"] == "mean"
+    assert summary["provenance"]["config"]["ranker"]["n_folds"] == 3  # the smoke settings, recorded in full
     metrics = pd.read_csv(folder / "metrics.tsv", sep="\t").set_index("method")
     pop = metrics.loc["pop:count_target", "ndcg@10"]
     assert pop == pytest.approx(0.31, abs=0.02)  # the published popularity baseline

@@ -67,8 +67,15 @@ def test_market_coverage_counts(result):
     cov = market_coverage(result.data, result.candidates[VALID])
     assert list(cov.index) == list(result.data.market_names) + ["all sources"]
     assert cov.loc["m1", "role"] == "target"
-    for col in ("candidate items seen", "validation positives seen"):
-        assert ((cov[col] >= 0) & (cov[col] <= 1)).all()
+    cands, view, data = result.candidates[VALID], result.data.view(VALID), result.data
+    inter = data.interactions[view.visible]
+    market_of = np.asarray(data.market_names)[data.user_market[inter["u"].to_numpy()]]
+    pool = set(np.unique(cands.items).tolist())
+    positives = [cands.items[k, p] for k, p in enumerate(cands.positive) if p >= 0]
+    for m in data.market_names:  # oracle: sets of the items each market's users touched
+        seen = set(inter["i"].to_numpy()[market_of == m].tolist())
+        assert cov.loc[m, "candidate items seen"] == pytest.approx(len(pool & seen) / len(pool))
+        assert cov.loc[m, "validation positives seen"] == pytest.approx(np.mean([p in seen for p in positives]))
     sources = [m for m in result.data.market_names if m != "m1"]
     assert cov.loc["all sources", "interactions"] == cov.loc[sources, "interactions"].sum()
     assert cov.loc["all sources", "candidate items seen"] >= cov.loc[sources, "candidate items seen"].max()

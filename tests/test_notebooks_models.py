@@ -31,9 +31,15 @@ def run(name: str, tmp_path: Path, processed: Path) -> dict:
     return record
 
 
-def assert_metrics(metrics: dict):
-    for name in ("gauc", "ndcg@10", "hit@10", "mrr"):
-        assert 0.0 <= metrics[name] <= 1.0, (name, metrics[name])
+def assert_metrics(metrics: dict, n_candidates: int = 20):
+    """What the rank metrics guarantee of each other (a mislabelled or misplaced metric breaks it):
+    per list NDCG@10 <= HR@10 and NDCG@10 >= MRR for ranks up to 10 (MRR <= 1/11 beyond); over
+    lists the mean rank is N - GAUC (N - 1), and MRR >= 1 / mean rank (Jensen)."""
+    gauc, ndcg, hit, mrr = (metrics[k] for k in ("gauc", "ndcg@10", "hit@10", "mrr"))
+    assert ndcg <= hit + 1e-9, metrics
+    assert ndcg >= mrr - 1 / 11 - 1e-9, metrics
+    mean_rank = n_candidates - gauc * (n_candidates - 1)
+    assert 1 <= mean_rank <= n_candidates and mrr >= 1 / mean_rank - 1e-9, metrics
 
 
 def test_03_train_base_vs_adaranker(tmp_path, processed):
@@ -44,7 +50,8 @@ def test_03_train_base_vs_adaranker(tmp_path, processed):
     assert {"03_learning_curves.png", "03_test_metrics.png", "03_latent_z.png"} <= set(rec["figures"])
     probes = rec["latent_probes"]
     assert {"z -> sampler pool", "mu -> sampler pool"} <= set(probes)
-    assert all(0 <= p["accuracy"] <= 1 for p in probes.values())
+    for key in ("z -> sampler pool", "mu -> sampler pool"):  # popularity-pool lists hold longer word2vec vectors
+        assert probes[key]["accuracy"] > probes[key]["majority"] + 0.1, (key, probes[key])
 
 
 def test_04_compare_metrics(tmp_path, processed):

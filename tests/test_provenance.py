@@ -1,7 +1,7 @@
 """Provenance records: git state, versions, config and command; notebook parameters only."""
 import json
 
-from xmrec.provenance import PACKAGES, git_state, notebook_parameters, provenance
+from xmrec.provenance import PACKAGES, as_markdown, git_state, notebook_parameters, provenance
 
 
 def test_provenance_carries_what_a_result_needs():
@@ -20,3 +20,11 @@ def test_notebook_parameters_keep_plain_upper_case_values():
 
     ns = {"SMOKE": True, "SEEDS": [1], "FIGURES_DIR": None, "PCA": PCA, "lower": 1, "In": []}
     assert notebook_parameters(ns) == {"SMOKE": True, "SEEDS": [1], "FIGURES_DIR": None}
+
+
+def test_markdown_form_names_commit_versions_command_and_config():
+    rec = provenance({"epochs": 40}, "cuda", command="python benchmarks/x.py --seeds 1")
+    text = as_markdown(rec)
+    assert "`python benchmarks/x.py --seeds 1`" in text and '`{"epochs": 40}`' in text
+    assert "device cuda" in text and f"torch {rec['versions']['torch']}" in text
+    assert (rec["commit"] or "no git checkout")[:12] in text

@@ -7,8 +7,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
+
+from xmrec.io import writable_file, writable_folder
 
 
 PREPARE_FLAGS = {"data.max_seq_len": "max_seq_len"}  # config key -> argparse dest of the flag that sets it
@@ -32,6 +34,7 @@ def _prepare(args) -> int:
     from xmrec.data.pipeline import prepare_dataset
 
     cfg, _ = _configs(args, ("data", "sampler", "embedding"), PREPARE_FLAGS)
+    writable_folder(args.out)
     ds = prepare_dataset(
         args.dataset, args.out, seed=args.seed, data_dir=args.data_dir, interactions=args.interactions,
         data_cfg=cfg["data"], sampler_cfg=cfg["sampler"], emb_cfg=cfg["embedding"], progress=True,
@@ -53,6 +56,8 @@ def _train(args) -> int:
 def _evaluate(args) -> int:
     from xmrec.training import evaluate_checkpoint
 
+    if args.scores_out is not None:
+        writable_file(args.scores_out, "--scores-out file")
     metrics = evaluate_checkpoint(args.checkpoint, args.data, split=args.split, device=args.device,
                                   scores_out=args.scores_out)
     print(json.dumps(metrics))
@@ -62,9 +67,13 @@ def _evaluate(args) -> int:
 def _crossmarket(args) -> int:
     from xmrec.crossmarket.pipeline import run_crossmarket
 
+    writable_folder(args.out)
+    from xmrec.crossmarket import CrossMarketConfig
+
+    config = replace(CrossMarketConfig.smoke() if args.smoke else CrossMarketConfig(), ties=args.ties)
     result = run_crossmarket(
         target=args.target, data_dir=args.data_dir, out=args.out, valid_run=args.valid_run,
-        test_run=args.test_run, seed=args.seed, smoke=args.smoke,
+        test_run=args.test_run, seed=args.seed, config=config,
     )
     print(json.dumps(result))
     return 0
@@ -192,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=2022, help="seeds candidate sampling, scorers, folds and LightGBM "
                                                              "(default: 2022)")
     s.add_argument("--smoke", action="store_true", help="small and fast settings")
+    s.add_argument("--ties", choices=["mean", "trec"], default="mean",
+                   help="tie rule of the validation metrics: mean (mean tied rank) or trec (the official scorer's "
+                        "trec_eval, needs pytrec-eval-terrier) (default: mean)")
     s.set_defaults(func=_crossmarket)
 
     s = sub.add_parser("list", help="models, training modes, samplers, dataset specs, Ada-Ranker switches, presets "

@@ -8,6 +8,13 @@ list order. Averages are over lists, never over batches.
 - GAUC (per list) = (N - r) / (N - 1), the AUC of the positive against its own negatives.
 - AUC: pooled over every (positive, negative) pair of all lists (scikit-learn's ``roc_auc_score``).
 - HR@k = [r <= k]; NDCG@k = 1 / log2(r + 1) if r <= k else 0; MRR = 1 / r.
+
+The consequence of the mean tie rank: with ties, HR@k and NDCG@k are *not* their expected values
+under a random order of the tied candidates. A positive tied with four negatives over ranks 8..12
+gets r = 10, so HR@10 = 1, while a random order puts it in the top 10 with probability 3/5; tied
+over ranks 9..13 it gets r = 11 and HR@10 = 0 against 2/5. trec_eval, which the WSDM Cup's official
+scorer calls, orders ties by document id instead: ``xmrec.crossmarket.evaluation`` offers that rule
+(``ties="trec"``) where the item ids are known.
 """
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ traced to the code and settings that produced it.
 """
 from __future__ import annotations
 
+import json
 import platform
 import shlex
 import subprocess
@@ -57,3 +58,12 @@ def provenance(config: dict, device: str, command: list[str] | str | None = None
         "command": argv if isinstance(argv, str) else shlex.join(argv),
         "config": config, "written_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
     }
+
+
+def as_markdown(record: dict) -> str:
+    """A :func:`provenance` record as a few markdown lines (for the ``.md`` results files)."""
+    commit = (record["commit"] or "no git checkout")[:12] + (" (uncommitted changes)" if record["dirty"] else "")
+    versions = ", ".join(f"{k} {v}" for k, v in record["versions"].items() if v)
+    return (f"Provenance: commit {commit}; {versions}; device {record['device']} on {record['machine']}; "
+            f"written {record['written_utc']} UTC.  \nCommand: `{record['command']}`  \n"
+            f"Config: `{json.dumps(record['config'], sort_keys=True, default=str)}`\n")

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .evaluation import list_metrics
+from .evaluation import candidate_metrics
 from .features import FeatureTable, build_features
 from .graph import VALID
 from .pipeline import CrossMarketResult
@@ -38,9 +38,9 @@ def added_value(result: CrossMarketResult, scorers: Sequence[Scorer], ranker: Ra
     rows = []
 
     def add(method, family, features, scores):
-        m = list_metrics(scores, valid.positive)
+        m = candidate_metrics(scores, valid, result.data, cfg.ties)
         rows.append({"method": method, "family": family, "features": features,
-                     "ndcg@10": m["ndcg@10"], "hit@10": m["hit@10"]})
+                     "ndcg@10": m["ndcg@10"], "hit@10": m["hit@10"], "ties": cfg.ties})
 
     for s in scorers:
         add(s.primary, "scorer", "alone", extra.column(s.primary))

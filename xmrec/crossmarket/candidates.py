@@ -109,8 +109,15 @@ def candidates_for(data: CrossMarketData, stage: str, kind: str) -> Candidates |
     positive = np.full(len(run), -1, dtype=np.int64)
     if stage == "valid" and market.valid_qrel is not None:
         pos_of = dict(zip(market.valid_qrel["userId"], market.valid_qrel["itemId"]))
+        missing = []
         for k, (user, cands) in enumerate(zip(run["userId"], items_lists)):
             p = pos_of.get(user)
             if p is not None and p in cands:
                 positive[k] = cands.index(p)
+            elif p is not None:
+                missing.append((user, p))
+        if missing:  # dropping these users would print a figure over the lists that happen to be right
+            raise ValueError(f"{data.target} valid_run: {len(missing)} of {len(run)} users' valid_qrel positive is "
+                             f"not in their candidate list (first: user {missing[0][0]}, item {missing[0][1]}); "
+                             "every labelled list must contain its positive")
     return Candidates(stage=stage, kind=kind, users=users, items=items, positive=positive)

@@ -18,7 +18,7 @@ from dataclasses import replace
 
 import pandas as pd
 
-from .evaluation import list_metrics
+from .evaluation import candidate_metrics
 from .features import build_features
 from .graph import VALID
 from .pipeline import CrossMarketResult
@@ -45,9 +45,9 @@ def leakage_cost(result: CrossMarketResult, objective: str | None = None) -> pd.
     rows = []
 
     def add(method, family, setting, scores):
-        m = list_metrics(scores, valid.positive)
+        m = candidate_metrics(scores, valid, result.data, cfg.ties)
         rows.append({"method": method, "family": family, "setting": setting,
-                     "ndcg@10": m["ndcg@10"], "hit@10": m["hit@10"]})
+                     "ndcg@10": m["ndcg@10"], "hit@10": m["hit@10"], "ties": cfg.ties})
 
     for name in result.metrics.loc[result.metrics["family"] == "scorer", "method"]:
         add(name, "scorer", "honest", honest.column(name))

@@ -16,18 +16,20 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
 
+from xmrec.config import resolve_device
 from xmrec.data.markets import Market, list_markets, load_market, read_run
 from xmrec.io import atomic_path, atomic_write_text
+from xmrec.provenance import provenance
 
 from .augment import heldout_lists
 from .candidates import Candidates, candidates_for, with_runs
-from .evaluation import list_metrics
+from .evaluation import candidate_metrics
 from .features import FeatureTable, build_features
 from .graph import TEST, VALID, CrossMarketData
 from .ranker import RankerResult, TrainingLists, cross_validate
@@ -70,6 +72,7 @@ class CrossMarketResult:
             "best_scorer": {"method": best["method"], "ndcg@10": round(best["ndcg@10"], 4),
                             "hit@10": round(best["hit@10"], 4)},
             "n_valid_users": int(best["n_users"]),
+            "ties": self.config.ties,
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
         }
 
@@ -133,19 +136,20 @@ def run_target(target: str, markets: Sequence[Market] | None = None, data_dir=No
     valid = cands[VALID]
     rows = []
     for scorer in scorers:
-        m = list_metrics(features[VALID].column(scorer.primary), valid.positive)
+        m = candidate_metrics(features[VALID].column(scorer.primary), valid, data, cfg.ties)
         rows.append({"method": scorer.primary, "family": "scorer", **m})
     rankers: dict[str, RankerResult] = {}
     for objective in cfg.objectives:
         rcfg = replace(cfg.ranker, objective=objective, seed=cfg.seed)
         rankers[objective] = cross_validate(features[VALID], valid.labels(), valid.users, features.get(TEST),
                                             rcfg, extra=extra, progress=cfg.progress)
-        m = list_metrics(rankers[objective].valid_scores, valid.positive)
+        m = candidate_metrics(rankers[objective].valid_scores, valid, data, cfg.ties)
         rows.append({"method": f"lightgbm_{objective}", "family": "ranker", **m})
         lap(f"ranker_{objective}")
     metrics = pd.DataFrame(rows)
     metrics.insert(2, "market", target)
     metrics.insert(3, "candidates", kinds[VALID])
+    metrics["ties"] = cfg.ties
 
     submitted = rankers[cfg.objectives[0]]
     predictions = {VALID: predictions_frame(data, valid, submitted.valid_scores)}
@@ -168,7 +172,8 @@ def write_outputs(result: CrossMarketResult, out: str | Path) -> list[Path]:
         with atomic_path(path) as tmp:
             ranker.importance.to_csv(tmp, sep="\t", index=False, float_format="%.4f")
         paths.append(path)
-    atomic_write_text(folder / "summary.json", json.dumps(result.summary(), indent=2))
+    record = provenance(asdict(result.config), str(resolve_device(result.config.device)))
+    atomic_write_text(folder / "summary.json", json.dumps({**result.summary(), "provenance": record}, indent=2))
     paths.append(folder / "summary.json")
     return paths
 

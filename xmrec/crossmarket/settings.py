@@ -53,6 +53,7 @@ class CrossMarketConfig:
     ranker: RankerConfig = field(default_factory=RankerConfig)  # LightGBM settings (objective set per run)
     n_candidates: int = 100  # list length when candidates must be sampled
     seed: int = 2022  # candidate sampling, scorers, folds, LightGBM
+    ties: str = "mean"  # tie rule of the validation metrics: "mean" (mean tied rank) or "trec" (official scorer's trec_eval)
     progress: bool = False  # tqdm progress bars
 
     @classmethod

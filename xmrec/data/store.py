@@ -78,7 +78,7 @@ class ProcessedDataset:
         ``splits``: ``fingerprint(())`` names the id space (the same interactions re-sampled keep
         it), ``fingerprint()`` the exact data. Checkpoints record both (resume and evaluate check)."""
         digest = hashlib.sha256(np.asarray([self.n_users, self.n_items], np.int64).tobytes())
-        arrays = [self.item_pop, self.item_raw_ids, self.user_raw_ids]
+        arrays = [self.item_pop, self.item_cate_ptr, self.item_cate_idx, self.item_raw_ids, self.user_raw_ids]
         arrays += [getattr(self.split(s), f.name) for s in splits for f in fields(Split)]
         for a in arrays:
             a = np.asarray(a) if a is not None else np.zeros(0, np.int64)
