@@ -10,9 +10,9 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-
 from test_crossmarket_scorers import make_market
 from test_models import random_dataset
+
 from xmrec.cli import main
 from xmrec.crossmarket.candidates import candidates_for
 from xmrec.crossmarket.graph import VALID, CrossMarketData

@@ -14,7 +14,6 @@ import pytest
 from xmrec.config import DataConfig, markets_dir
 from xmrec.data.process import ROLE_TEST, ROLE_VALID, process_interactions
 
-
 # ------------------------------------------------------------------------------------------------
 # the oracle
 # ------------------------------------------------------------------------------------------------

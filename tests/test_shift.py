@@ -87,7 +87,7 @@ def test_lists_by_sampler_same_instances_valid_negatives(small_dataset):
     assert list(lists) == ["mixer", "uniform", "popularity", "category"]
     first = lists["mixer"]
     assert len(first) == 300
-    for kind, s in lists.items():
+    for s in lists.values():
         np.testing.assert_array_equal(s.item, first.item)  # the same instances for every sampler
         np.testing.assert_array_equal(s.item_seq, first.item_seq)
         assert s.neg_items.shape == (300, ds.n_neg)

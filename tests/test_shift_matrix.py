@@ -6,15 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from test_models import DIM, random_dataset
+
 from xmrec.config import DataConfig, ModelConfig, SamplerConfig, TrainConfig
 from xmrec.data.process import process_interactions
 from xmrec.data.sampling import ALL_SAMPLERS, sample_negatives
 from xmrec.data.synthetic import generate_interactions
 from xmrec.mechanism import PATCHED_TENSORS, inside_lists, mechanism_frame
 from xmrec.models import build_model
-from xmrec.shift_matrix import evaluate_under_shift, summarize, shift_test_sets
+from xmrec.shift_matrix import evaluate_under_shift, shift_test_sets, summarize
 from xmrec.training import SplitTensors, Trainer
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -33,7 +33,7 @@ def test_shift_test_sets_keep_instances_and_change_only_negatives(focused):
     lists = shift_test_sets(focused)
     assert list(lists) == list(ALL_SAMPLERS)
     test = focused.test
-    for kind, split in lists.items():
+    for split in lists.values():
         np.testing.assert_array_equal(split.item, test.item)
         np.testing.assert_array_equal(split.item_seq, test.item_seq)
         np.testing.assert_array_equal(split.user, test.user)

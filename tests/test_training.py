@@ -6,15 +6,23 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from test_models import DIM, random_dataset
+
 from xmrec.cli import main
 from xmrec.config import ModelConfig, TrainConfig
 from xmrec.data.store import save
 from xmrec.metrics import evaluate
 from xmrec.models import build_model
-from xmrec.training import (Trainer, distributions, evaluate_checkpoint, load_model, load_weights,
-                            read_checkpoint, score, train_run)
+from xmrec.training import (
+    Trainer,
+    distributions,
+    evaluate_checkpoint,
+    load_model,
+    load_weights,
+    read_checkpoint,
+    score,
+    train_run,
+)
 
 MODEL = ModelConfig(name="GRU4Rec", dim=DIM)
 FAST = TrainConfig(batch_size=64, epochs=3, patience=10, device="cpu", seed=7)

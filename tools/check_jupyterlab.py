@@ -24,6 +24,7 @@ Screenshots and the server log go to ``--out`` (default /tmp/jlcheck). Exits 1 w
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -113,10 +114,8 @@ class Lab:
             self.api(f"sessions/{s['id']}", method="DELETE")
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.shutdown_sessions()
-        except OSError:
-            pass
         self.proc.terminate()
         try:
             self.proc.wait(20)

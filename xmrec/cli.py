@@ -12,7 +12,6 @@ from pathlib import Path
 
 from xmrec.io import writable_file, writable_folder
 
-
 PREPARE_FLAGS = {"data.max_seq_len": "max_seq_len"}  # config key -> argparse dest of the flag that sets it
 TRAIN_FLAGS = {"model.name": "model", "train.mode": "mode", "train.freeze": "freeze", "train.init": "init",
                "train.epochs": "epochs", "train.seed": "seed", "train.device": "device",

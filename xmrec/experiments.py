@@ -29,10 +29,10 @@ import json
 import multiprocessing
 import tempfile
 import time
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -85,7 +85,7 @@ class Variant:
     def is_ada(self) -> bool:
         return self.mode != "base"
 
-    def base_variant(self) -> "Variant":
+    def base_variant(self) -> Variant:
         """The base run a fine-tune starts from: same model and data, no Ada-Ranker parts."""
         return Variant(f"{self.model.name} base", self.model, "base", False, self.sampler, self.embedding_init)
 

@@ -7,8 +7,8 @@ function of its inputs (arrays, or a processed dataset and a seed); plots live i
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Sequence
 
 import numpy as np
 import pandas as pd

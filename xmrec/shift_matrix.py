@@ -6,7 +6,7 @@ sampler itself is the *matched* one; the drop from it is what the shift costs th
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import html
 import io
+from collections.abc import Callable, Sequence
 from dataclasses import fields, replace
-from typing import Callable, Sequence
 
 import ipywidgets as widgets
 import pandas as pd

@@ -8,8 +8,8 @@ row is the same ranker without the extra features, in the same run.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Sequence
 
 import numpy as np
 import pandas as pd

@@ -9,8 +9,8 @@ training history nor the positive. Every result table carries the candidate ``ki
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd

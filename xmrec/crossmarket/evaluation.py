@@ -15,7 +15,7 @@ user-weighted mean of markets, as the official t1t2 score.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd

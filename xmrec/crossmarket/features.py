@@ -8,8 +8,8 @@ positives (see ``graph``). List context turns a score into how it stands within 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -36,7 +36,7 @@ class FeatureTable:
         except ValueError:
             raise KeyError(f"no feature {name!r}; have {self.names}") from None
 
-    def select(self, names: Sequence[str]) -> "FeatureTable":
+    def select(self, names: Sequence[str]) -> FeatureTable:
         idx = [self.names.index(n) for n in names]
         return FeatureTable(list(names), self.values[:, :, idx], self.seconds)
 

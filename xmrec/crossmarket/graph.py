@@ -13,9 +13,9 @@ target's validation labels by construction.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -42,7 +42,7 @@ class CrossMarketData:
     interactions: pd.DataFrame  # u, i (global ints), rating, market (code), qrel (bool)
 
     @classmethod
-    def from_markets(cls, markets: Iterable[Market], target: str) -> "CrossMarketData":
+    def from_markets(cls, markets: Iterable[Market], target: str) -> CrossMarketData:
         """Index the markets; ``target`` must be one of them."""
         markets = {m.name: m for m in markets}
         if target not in markets:
@@ -112,7 +112,7 @@ class CrossMarketData:
             raise KeyError(f"unknown item {arr.ravel()[int(np.flatnonzero(idx < 0)[0])]!r}")
         return idx.reshape(arr.shape)
 
-    def view(self, stage: str, leak: bool = False, hide: np.ndarray | None = None) -> "GraphView":
+    def view(self, stage: str, leak: bool = False, hide: np.ndarray | None = None) -> GraphView:
         """The interactions visible to features at ``stage`` (see the module docstring).
 
         ``hide``: row numbers of ``interactions`` to withhold as well (held-out training lists).

@@ -57,7 +57,7 @@ class CrossMarketConfig:
     progress: bool = False  # tqdm progress bars
 
     @classmethod
-    def smoke(cls, **changes) -> "CrossMarketConfig":
+    def smoke(cls, **changes) -> CrossMarketConfig:
         """A fast setting (well under a minute on t1): fewer scorers, rounds, folds and epochs."""
         base = cls(itemcf_iuf=("target", "all"), itemcf_cosine=(), usercf=("target",), swing=(), ease=(),
                    word2vec=(), heldout_rounds=1,

@@ -68,8 +68,7 @@ def write_submission(folder: str | Path, zip_path: str | Path, markets=SUBMISSIO
         raise FileNotFoundError(f"submission incomplete: {missing} missing under {folder}")
     if not members:
         raise FileNotFoundError(f"no prediction files under {folder} for markets {list(markets)}")
-    with atomic_path(zip_path) as tmp:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            for member in members:
-                zf.write(folder / member, member)
+    with atomic_path(zip_path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for member in members:
+            zf.write(folder / member, member)
     return members

@@ -83,11 +83,10 @@ def write_item_embeddings(table: np.ndarray, path: str | Path) -> Path:
     """Write rows 1.. of ``table`` in the word2vec text format (see the module docstring)."""
     path = Path(path)
     n, d = table.shape[0] - 1, table.shape[1]
-    with atomic_path(path) as tmp:
-        with open(tmp, "w") as fh:
-            fh.write(f"{n} {d}\n")
-            body = np.column_stack([np.arange(1, n + 1), table[1:]]) if n else np.zeros((0, d + 1))
-            np.savetxt(fh, body, fmt=["%d"] + ["%.9g"] * d, delimiter=" ")
+    with atomic_path(path) as tmp, open(tmp, "w") as fh:
+        fh.write(f"{n} {d}\n")
+        body = np.column_stack([np.arange(1, n + 1), table[1:]]) if n else np.zeros((0, d + 1))
+        np.savetxt(fh, body, fmt=["%d"] + ["%.9g"] * d, delimiter=" ")
     return path
 
 

@@ -207,7 +207,7 @@ def process_interactions(df: pd.DataFrame, cfg: DataConfig | None = None, *,
     labels_of_df = table["cate_id"][pair_code >= 0]
 
     def counts(rows: np.ndarray | None, merged: bool = True) -> dict:
-        u, i = (ucode, icode) if rows is None else (ucode[rows], icode[rows])
+        u, i = (ucode, icode) if rows is None else (ucode[rows], icode[rows])  # noqa: F821 (deleted after the last call)
         present = np.bincount(i, minlength=len(items)) > 0
         keep = (pair_code >= 0) & present[np.maximum(pair_code, 0)]
         n_cat = len(np.unique(pair_cate[keep])) if merged else labels_of_df.nunique()

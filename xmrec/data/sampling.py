@@ -59,7 +59,7 @@ class CategoryPools:
     item_pop: np.ndarray  # int64 [n_items + 1] draw weight of each item (training count, or its inverse)
 
     @classmethod
-    def from_dataset(cls, ds: ProcessedDataset, kind: str = "mixer") -> "CategoryPools":
+    def from_dataset(cls, ds: ProcessedDataset, kind: str = "mixer") -> CategoryPools:
         """The pools sampler ``kind`` draws from (weights: training counts, inverted for ``unpopular``)."""
         if kind not in ALL_SAMPLERS:
             raise ValueError(f"unknown sampler kind {kind!r}; expected one of {ALL_SAMPLERS}")

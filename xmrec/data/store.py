@@ -40,7 +40,7 @@ class Split:
         """``[n, 1 + n_neg]`` candidate matrix with the positive in column 0."""
         return np.concatenate([self.item[:, None], self.neg_items], axis=1)
 
-    def subset(self, rows) -> "Split":
+    def subset(self, rows) -> Split:
         """The rows ``rows`` (an index array, mask or slice) as a new split."""
         return Split(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
 
@@ -114,9 +114,8 @@ def save(ds: ProcessedDataset, out: str | Path) -> Path:
     for s in SPLITS:
         for f in fields(Split):
             arrays[f"{s}.{f.name}"] = getattr(ds.split(s), f.name)
-    with atomic_path(out / "arrays.npz") as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+    with atomic_path(out / "arrays.npz") as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
     meta = {
         "format_version": FORMAT_VERSION,
         "name": ds.name,

@@ -29,8 +29,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from xmrec.data.sources import RAW_COLUMNS
-
 __all__ = ["SyntheticMarkets", "generate_interactions", "MARKET_COLUMN"]
 
 MARKET_COLUMN = "market"

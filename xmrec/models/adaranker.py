@@ -15,7 +15,8 @@ patching 85,770 (keys 4 x 10 x 64; patches 10 x (8192 + 64 + 64 + 1)) = 106,700.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import nn

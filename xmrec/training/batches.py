@@ -19,7 +19,7 @@ class SplitTensors:
     candidates: torch.Tensor  # [n, N], positive in column 0
 
     @classmethod
-    def from_split(cls, split: Split) -> "SplitTensors":
+    def from_split(cls, split: Split) -> SplitTensors:
         def t(a) -> torch.Tensor:
             a = np.ascontiguousarray(a, dtype=np.int64)
             return torch.from_numpy(a if a.flags.writeable else a.copy())

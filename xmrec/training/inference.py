@@ -121,7 +121,6 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, split: str = "
     tensors.check_ids(payload["n_items"], payload["n_users"], source)
     scores = score(model, tensors, batch_size=batch_size, seed=payload["train_config"]["seed"])
     if scores_out is not None:
-        with atomic_path(scores_out) as tmp:
-            with open(tmp, "wb") as fh:
-                np.save(fh, scores)
+        with atomic_path(scores_out) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, scores)
     return evaluate(scores)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import copy
 import time
 import warnings
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -24,8 +24,14 @@ from xmrec.data.store import ProcessedDataset, Split
 from xmrec.metrics import evaluate
 from xmrec.models import Ranker, build_model, canonical_name, list_bce
 from xmrec.training.batches import SplitTensors
-from xmrec.training.checkpoint import (load_base_weights, model_payload, read_checkpoint, rng_state,
-                                       save_checkpoint, set_rng_state)
+from xmrec.training.checkpoint import (
+    load_base_weights,
+    model_payload,
+    read_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from xmrec.training.inference import autocast, score
 
 MODES = ("base", "ada", "finetune")

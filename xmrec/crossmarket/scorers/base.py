@@ -7,7 +7,7 @@ lists; it returns a dict of ``[n_lists, K]`` arrays named ``<scorer name>:<featu
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -8,7 +8,7 @@ non-zero similarity). Nothing outside the candidate pairs is scored.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
