@@ -7,7 +7,7 @@ VPY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.xmrec-installed
 
-.PHONY: setup demo test notebooks benchmarks clean-notebooks
+.PHONY: setup demo test lint notebooks benchmarks clean-notebooks
 
 setup: $(STAMP)
 
@@ -23,6 +23,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VPY) -m pytest -q
+
+# Lint rules and formatter settings: [tool.ruff] in pyproject.toml (notebooks excluded: they run in the tests).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check xmrec tests benchmarks tools
+	$(VENV)/bin/ruff format --check xmrec tests benchmarks tools
 
 benchmarks: $(STAMP)
 	$(VPY) benchmarks/data_pipeline.py

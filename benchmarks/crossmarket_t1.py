@@ -12,6 +12,7 @@ scorer >= 0.686, whole pipeline under 600 s on 2 cores. Appends a section to
     .venv/bin/python benchmarks/crossmarket_t1.py            # default pipeline + extras
     .venv/bin/python benchmarks/crossmarket_t1.py --smoke    # the notebook's fast setting, no extras
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,8 +64,10 @@ def main(argv=None) -> int:
         m = list_metrics(table.column(lg.primary), valid.positive)
         extras[f"{lg.name} single scorer ({args.lightgcn_epochs} epochs)"] = time.perf_counter() - t
         rows.append((f"{lg.primary} ({args.lightgcn_epochs} epochs, extra)", "scorer", m["ndcg@10"], m["hit@10"]))
-        for label, objective, use_extra in (("lightgbm_lambdarank (extra)", "lambdarank", True),
-                                            ("lightgbm_binary without held-out lists (baseline)", "binary", False)):
+        for label, objective, use_extra in (
+            ("lightgbm_lambdarank (extra)", "lambdarank", True),
+            ("lightgbm_binary without held-out lists (baseline)", "binary", False),
+        ):
             t = time.perf_counter()
             rcfg = replace(cfg.ranker, objective=objective, seed=cfg.seed)
             extra = result.heldout if use_extra else ()
@@ -86,16 +89,18 @@ def _report(args, cfg, result, rows, total, extras, load_before) -> str:
     best = max((r for r in rows if r[1] == "scorer" and "extra" not in r[0]), key=lambda r: r[2])
     pop = next(r[2] for r in rows if r[0] == "pop:count_target")
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    lines = [f"## {stamp} — t1 {'smoke' if args.smoke else 'default'} pipeline",
-             "",
-             f"Command: `.venv/bin/python benchmarks/crossmarket_t1.py{' --smoke' if args.smoke else ''}` · "
-             f"{platform.node()} ({os.cpu_count()} cores, load average before {load_before:.1f}, "
-             f"after {os.getloadavg()[0]:.1f}; other processes shared the cores) · "
-             f"candidates: valid={result.kinds[VALID]} · {len(result.features[VALID].names)} features · "
-             f"{cfg.heldout_rounds} held-out rounds · {cfg.ranker.n_folds} folds",
-             "",
-             "| method | family | NDCG@10 | HR@10 | NDCG@10 / popularity |",
-             "|---|---|---|---|---|"]
+    lines = [
+        f"## {stamp} — t1 {'smoke' if args.smoke else 'default'} pipeline",
+        "",
+        f"Command: `.venv/bin/python benchmarks/crossmarket_t1.py{' --smoke' if args.smoke else ''}` · "
+        f"{platform.node()} ({os.cpu_count()} cores, load average before {load_before:.1f}, "
+        f"after {os.getloadavg()[0]:.1f}; other processes shared the cores) · "
+        f"candidates: valid={result.kinds[VALID]} · {len(result.features[VALID].names)} features · "
+        f"{cfg.heldout_rounds} held-out rounds · {cfg.ranker.n_folds} folds",
+        "",
+        "| method | family | NDCG@10 | HR@10 | NDCG@10 / popularity |",
+        "|---|---|---|---|---|",
+    ]
     lines += [f"| {m} | {f} | {n:.4f} | {h:.4f} | {n / pop:.2f}x |" for m, f, n, h in rows]
     lines += ["", "| stage | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in result.seconds.items() if ":" not in k]
@@ -106,11 +111,13 @@ def _report(args, cfg, result, rows, total, extras, load_before) -> str:
         if ":" in k:
             per_scorer[k.split(":", 1)[1]] = per_scorer.get(k.split(":", 1)[1], 0.0) + v
     lines += ["", "Scorer seconds (valid + test): " + ", ".join(f"{k} {v:.1f}" for k, v in per_scorer.items())]
-    verdict = [f"ranker {ranker:.4f} vs target {TARGET_RANKER} ({'met' if ranker >= TARGET_RANKER else 'NOT met'}; "
-               f"aim {AIM_RANKER})",
-               f"best single scorer {best[0]} {best[2]:.4f} vs {TARGET_SCORER} "
-               f"({'met' if best[2] >= TARGET_SCORER else 'NOT met'})",
-               f"time {total:.0f} s vs {BUDGET_S:.0f} s ({'met' if total <= BUDGET_S else 'NOT met'})"]
+    verdict = [
+        f"ranker {ranker:.4f} vs target {TARGET_RANKER} ({'met' if ranker >= TARGET_RANKER else 'NOT met'}; "
+        f"aim {AIM_RANKER})",
+        f"best single scorer {best[0]} {best[2]:.4f} vs {TARGET_SCORER} "
+        f"({'met' if best[2] >= TARGET_SCORER else 'NOT met'})",
+        f"time {total:.0f} s vs {BUDGET_S:.0f} s ({'met' if total <= BUDGET_S else 'NOT met'})",
+    ]
     lines += ["", "Targets: " + "; ".join(verdict), ""]
     return "\n".join(lines)
 

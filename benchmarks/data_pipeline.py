@@ -11,6 +11,7 @@ original's style) on ML-100K lists, against the vectorised one, per list.
     .venv/bin/python benchmarks/data_pipeline.py            # all cases, appends to results/
     .venv/bin/python benchmarks/data_pipeline.py --quick    # 1M synthetic instead of 10M
 """
+
 from __future__ import annotations
 
 import argparse
@@ -75,17 +76,24 @@ def run_case(case: dict) -> dict:
         sampler.take_peak()
         t, cpu = time.perf_counter(), time.process_time()
         fn()
-        stages.append({"stage": name, "seconds": time.perf_counter() - t,
-                       "cpu_seconds": time.process_time() - cpu, "stage_peak_gb": sampler.take_peak(),
-                       "rss_peak_gb": _rss_peak_gb()})
+        stages.append(
+            {
+                "stage": name,
+                "seconds": time.perf_counter() - t,
+                "cpu_seconds": time.process_time() - cpu,
+                "stage_peak_gb": sampler.take_peak(),
+                "rss_peak_gb": _rss_peak_gb(),
+            }
+        )
 
     cfg = DataConfig(max_seq_len=case["max_seq_len"])
     stage("load", lambda: state.update(raw=load_raw(case["spec"], interactions=case.get("interactions", 0))))
 
     def process():
         raw = state.pop("raw")
-        state["result"] = process_interactions(raw.interactions, cfg, item_categories=raw.item_categories,
-                                               name=case["spec"])
+        state["result"] = process_interactions(
+            raw.interactions, cfg, item_categories=raw.item_categories, name=case["spec"]
+        )
 
     stage("process", process)
     ds = state["result"].dataset
@@ -93,8 +101,10 @@ def run_case(case: dict) -> dict:
     if case["word2vec"]:
         inter = state["result"].interactions
         train = inter.training
-        stage("word2vec", lambda: train_item_embeddings(inter.user[train], inter.item[train], ds.n_items,
-                                                        EmbeddingConfig()))
+        stage(
+            "word2vec",
+            lambda: train_item_embeddings(inter.user[train], inter.item[train], ds.n_items, EmbeddingConfig()),
+        )
     keys = ("users", "items", "categories", "interactions", "train_instances", "valid_instances", "test_instances")
     out = {"case": case, "stages": stages, "stats": {k: ds.stats[k] for k in keys}}
     if case.get("baseline"):
@@ -154,8 +164,9 @@ def baseline_ratio(ds) -> dict:
 
 def run_in_subprocess(case: dict) -> dict:
     env = dict(os.environ, PYTHONHASHSEED="0")
-    proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(case)], capture_output=True,
-                          text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--worker", json.dumps(case)], capture_output=True, text=True, env=env
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"case {case} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -163,34 +174,44 @@ def run_in_subprocess(case: dict) -> dict:
 
 def report(results: list[dict], command: str) -> str:
     load1, load5, _ = os.getloadavg()
-    lines = [f"\n## {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC — `{command}`", "",
-             f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
-             f"{platform.python_version()}; load average at the end {load1:.1f} / {load5:.1f} (1 / 5 min: "
-             "other jobs share the machine when this is above the core count)", "",
-             "| case | stage | wall s | CPU s | stage peak RSS GB | RSS high-water GB |",
-             "|---|---|---:|---:|---:|---:|"]
+    lines = [
+        f"\n## {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC — `{command}`",
+        "",
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}; load average at the end {load1:.1f} / {load5:.1f} (1 / 5 min: "
+        "other jobs share the machine when this is above the core count)",
+        "",
+        "| case | stage | wall s | CPU s | stage peak RSS GB | RSS high-water GB |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
     verdicts = []
     for res in results:
         c = res["case"]
         size = f"-{c['interactions']:,}" if c["spec"] == "synthetic" else ""
         name = f"{c['spec']}{size} L={c['max_seq_len']}"
         for st in res["stages"]:
-            lines.append(f"| {name} | {st['stage']} | {st['seconds']:.2f} | {st['cpu_seconds']:.2f} | "
-                         f"{st['stage_peak_gb']:.2f} | {st['rss_peak_gb']:.2f} |")
+            lines.append(
+                f"| {name} | {st['stage']} | {st['seconds']:.2f} | {st['cpu_seconds']:.2f} | "
+                f"{st['stage_peak_gb']:.2f} | {st['rss_peak_gb']:.2f} |"
+            )
         what, limit_s, limit_gb = TARGETS[c["spec"]]
         timed = [st for st in res["stages"] if st["stage"] != "load"]
         total = sum(st["seconds"] for st in timed)
         cpu = sum(st["cpu_seconds"] for st in timed)
         peak = max(st["rss_peak_gb"] for st in res["stages"])
         ok = total < limit_s and (limit_gb is None or peak < limit_gb)
-        verdicts.append(f"- {name}: {what} {total:.1f} s wall, {cpu:.1f} s CPU (target < {limit_s:.0f} s)"
-                        + (f", peak RSS {peak:.2f} GB (target < {limit_gb:.0f} GB)" if limit_gb else "")
-                        + f": **{'met' if ok else 'NOT met'}**; "
-                        + ", ".join(f"{k} {v:,}" for k, v in res["stats"].items()))
+        verdicts.append(
+            f"- {name}: {what} {total:.1f} s wall, {cpu:.1f} s CPU (target < {limit_s:.0f} s)"
+            + (f", peak RSS {peak:.2f} GB (target < {limit_gb:.0f} GB)" if limit_gb else "")
+            + f": **{'met' if ok else 'NOT met'}**; "
+            + ", ".join(f"{k} {v:,}" for k, v in res["stats"].items())
+        )
         if "baseline" in res:
             b = res["baseline"]
-            verdicts.append(f"- mixer sampler per list: naive Python {b['naive_us_per_list']:.0f} us, vectorised "
-                            f"{b['vectorised_us_per_list']:.1f} us: **{b['speedup']:.0f}x**")
+            verdicts.append(
+                f"- mixer sampler per list: naive Python {b['naive_us_per_list']:.0f} us, vectorised "
+                f"{b['vectorised_us_per_list']:.1f} us: **{b['speedup']:.0f}x**"
+            )
     return "\n".join(lines + [""] + verdicts) + "\n"
 
 
@@ -221,8 +242,11 @@ def main(argv=None) -> int:
     if not args.no_append:
         from xmrec.io import atomic_write_text
 
-        old = RESULTS.read_text() if RESULTS.exists() else (
-            "# Data pipeline benchmark\n\nAppended by `benchmarks/data_pipeline.py`; newest last.\n")
+        old = (
+            RESULTS.read_text()
+            if RESULTS.exists()
+            else ("# Data pipeline benchmark\n\nAppended by `benchmarks/data_pipeline.py`; newest last.\n")
+        )
         atomic_write_text(RESULTS, old + text)
     return 0
 

@@ -15,6 +15,7 @@ time and says how many of the planned trainings it holds.
     .venv/bin/python benchmarks/shift_matrix.py                 # 2 models x 2 modes x 2 samplers x 3 seeds
     .venv/bin/python benchmarks/shift_matrix.py --max-runs 4    # four more trainings, then stop
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,7 +44,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--train-samplers", nargs="+", default=["mixer", "uniform"], choices=SAMPLERS)
     p.add_argument("--test-samplers", nargs="+", default=list(ALL_SAMPLERS), choices=ALL_SAMPLERS)
     p.add_argument("--seeds", nargs="+", type=int, default=[2022, 2023, 2024])
-    p.add_argument("--epochs", type=int, default=100, help="upper bound; early stopping ends sooner (faithful Ada learns slowly)")
+    p.add_argument(
+        "--epochs", type=int, default=100, help="upper bound; early stopping ends sooner (faithful Ada learns slowly)"
+    )
     p.add_argument("--patience", type=int, default=3, help="epochs without a better valid GAUC")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--max-seq-len", type=int, default=50)
@@ -68,8 +71,14 @@ def prepare(sampler: str, max_seq_len: int):
     from xmrec.config import SamplerConfig
     from xmrec.data.pipeline import load_or_prepare
 
-    return load_or_prepare("ml-100k", dataset_folder(sampler, max_seq_len), seed=2022, max_seq_len=max_seq_len,
-                           sampler_cfg=SamplerConfig(kind=sampler), progress=False)
+    return load_or_prepare(
+        "ml-100k",
+        dataset_folder(sampler, max_seq_len),
+        seed=2022,
+        max_seq_len=max_seq_len,
+        sampler_cfg=SamplerConfig(kind=sampler),
+        progress=False,
+    )
 
 
 def fingerprint(split) -> str:
@@ -89,17 +98,30 @@ def run_one(job: dict) -> list[dict]:
 
     torch.set_num_threads(job["threads"])
     ds = prepare(job["train_sampler"], job["max_seq_len"])
-    train_cfg = TrainConfig(mode=job["mode"], batch_size=job["batch_size"], epochs=job["epochs"],
-                            patience=job["patience"], seed=job["seed"], device=job["device"])
+    train_cfg = TrainConfig(
+        mode=job["mode"],
+        batch_size=job["batch_size"],
+        epochs=job["epochs"],
+        patience=job["patience"],
+        seed=job["seed"],
+        device=job["device"],
+    )
     start = time.perf_counter()
     trainer = Trainer(ModelConfig(name=job["model"]), train_cfg, progress=False)
     history = trainer.fit(ds)
     lists = shift_test_sets(ds, job["test_samplers"])
-    common = {**{k: job[k] for k in RUN_KEYS}, "best_epoch": trainer.best_epoch, "epochs_run": len(history),
-              "epochs": job["epochs"], "patience": job["patience"], "valid_gauc": trainer.best_valid["gauc"],
-              "s_per_epoch": sum(h["seconds"] for h in history) / len(history),
-              "wall_s": time.perf_counter() - start, "device": str(trainer.device),
-              "description": trainer.model.describe()}
+    common = {
+        **{k: job[k] for k in RUN_KEYS},
+        "best_epoch": trainer.best_epoch,
+        "epochs_run": len(history),
+        "epochs": job["epochs"],
+        "patience": job["patience"],
+        "valid_gauc": trainer.best_valid["gauc"],
+        "s_per_epoch": sum(h["seconds"] for h in history) / len(history),
+        "wall_s": time.perf_counter() - start,
+        "device": str(trainer.device),
+        "description": trainer.model.describe(),
+    }
     rows = evaluate_under_shift(trainer.evaluate, lists)
     return [{**common, **row, "lists": fingerprint(lists[row["test_sampler"]])} for row in rows]
 
@@ -119,12 +141,18 @@ class Record:
         if self.path.exists() and not args.fresh:
             old = json.loads(self.path.read_text())
             if old.get("protocol") != self.protocol:
-                raise SystemExit(f"{self.path} was written under protocol {old.get('protocol')}, not "
-                                 f"{self.protocol}: rerun with the same settings, or --fresh to start over")
+                raise SystemExit(
+                    f"{self.path} was written under protocol {old.get('protocol')}, not "
+                    f"{self.protocol}: rerun with the same settings, or --fresh to start over"
+                )
             self.runs = old["runs"]
         train = TrainConfig(batch_size=args.batch_size, epochs=args.epochs, patience=args.patience, device=args.device)
-        config = {**vars(args), "out": str(args.out), "model_config": asdict(ModelConfig()),
-                  "train_config (mode, seed per run)": asdict(train)}
+        config = {
+            **vars(args),
+            "out": str(args.out),
+            "model_config": asdict(ModelConfig()),
+            "train_config (mode, seed per run)": asdict(train),
+        }
         self.provenance = provenance(config, args.device, command)
         self.lock = threading.Lock()
 
@@ -138,8 +166,10 @@ class Record:
             self.save()
 
     def save(self) -> None:
-        atomic_write_text(self.path, json.dumps(
-            {"provenance": self.provenance, "protocol": self.protocol, "runs": self.runs}, indent=1))
+        atomic_write_text(
+            self.path,
+            json.dumps({"provenance": self.provenance, "protocol": self.protocol, "runs": self.runs}, indent=1),
+        )
 
 
 def spawn(job: dict, record: Record) -> None:
@@ -150,15 +180,22 @@ def spawn(job: dict, record: Record) -> None:
     rows = json.loads(done.stdout.strip().splitlines()[-1])
     record.add(rows)
     r = rows[0]
-    print(f"  {r['model']:8s} {r['mode']:4s} on {r['train_sampler']:8s} seed {r['seed']}: best epoch "
-          f"{r['best_epoch']}/{r['epochs_run']}, " + ", ".join(f"{x['test_sampler']} {x['gauc']:.4f}" for x in rows),
-          flush=True)
+    print(
+        f"  {r['model']:8s} {r['mode']:4s} on {r['train_sampler']:8s} seed {r['seed']}: best epoch "
+        f"{r['best_epoch']}/{r['epochs_run']}, " + ", ".join(f"{x['test_sampler']} {x['gauc']:.4f}" for x in rows),
+        flush=True,
+    )
 
 
 def plan_of(args: argparse.Namespace) -> list[dict]:
     """Every training the arguments ask for, seed by seed (a resumed run fills whole seeds first)."""
-    return [{"model": m, "mode": mode, "train_sampler": t, "seed": s} for s in args.seeds
-            for t in args.train_samplers for m in args.models for mode in args.modes]
+    return [
+        {"model": m, "mode": mode, "train_sampler": t, "seed": s}
+        for s in args.seeds
+        for t in args.train_samplers
+        for m in args.models
+        for mode in args.modes
+    ]
 
 
 def _cell(mean: float, std: float, n: int) -> str:
@@ -175,16 +212,20 @@ def _points(mean: float, std: float, n: int) -> str:
 
 def metric_table(summary, model: str) -> str:
     """One markdown table: a row per (train sampler, test sampler) of one model."""
-    rows = ["| trained on | tested on | base | Ada | Ada - base (points) | Ada ahead | base drop | Ada drop |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| trained on | tested on | base | Ada | Ada - base (points) | Ada ahead | base drop | Ada drop |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in summary[summary.model == model].itertuples():
         n = int(r.n_seeds)
         matched = " (matched)" if r.test_sampler == r.train_sampler else ""
         ahead = "not yet" if r.diff_mean != r.diff_mean else f"{int(r.ada_ahead)}/{n}"
-        rows.append(f"| {r.train_sampler} | {r.test_sampler}{matched} | {_cell(r.base_mean, r.base_std, n)} | "
-                    f"{_cell(r.ada_mean, r.ada_std, n)} | {_points(r.diff_mean, r.diff_std, n)} | "
-                    f"{ahead} | {_points(r.base_drop_mean, r.base_drop_std, n)} | "
-                    f"{_points(r.ada_drop_mean, r.ada_drop_std, n)} |")
+        rows.append(
+            f"| {r.train_sampler} | {r.test_sampler}{matched} | {_cell(r.base_mean, r.base_std, n)} | "
+            f"{_cell(r.ada_mean, r.ada_std, n)} | {_points(r.diff_mean, r.diff_std, n)} | "
+            f"{ahead} | {_points(r.base_drop_mean, r.base_drop_std, n)} | "
+            f"{_points(r.ada_drop_mean, r.ada_drop_std, n)} |"
+        )
     return "\n".join(rows)
 
 
@@ -194,8 +235,11 @@ def headline(runs) -> str:
 
     summary = summarize(runs, "gauc")
     shifted = summary[summary.test_sampler != summary.train_sampler]
-    rows = ["## Headline: mean over the five shifted test sets (test GAUC points)\n",
-            "| model | trained on | base drop | Ada drop | Ada - base | seeds |", "|---|---|---|---|---|---|"]
+    rows = [
+        "## Headline: mean over the five shifted test sets (test GAUC points)\n",
+        "| model | trained on | base drop | Ada drop | Ada - base | seeds |",
+        "|---|---|---|---|---|---|",
+    ]
     for (model, train), g in shifted.groupby(["model", "train_sampler"], sort=False):
         cells = [_points(g[c].mean(), float("nan"), 1) for c in ("base_drop_mean", "ada_drop_mean", "diff_mean")]
         rows.append(f"| {model} | {train} | " + " | ".join(cells) + f" | {int(g.n_seeds.min())} |")
@@ -207,15 +251,21 @@ def matched_table(runs) -> str:
     from xmrec.experiments import mean_spread
 
     mixer = runs[(runs.train_sampler == "mixer") & (runs.test_sampler == "mixer")]
-    rows = ["## Ada-Ranker vs base on matched mixer lists (the Ada-Ranker benchmark's protocol)\n",
-            "| model | mode | seeds | test GAUC | NDCG@10 | HR@10 | MRR | best epoch | epochs run |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "## Ada-Ranker vs base on matched mixer lists (the Ada-Ranker benchmark's protocol)\n",
+        "| model | mode | seeds | test GAUC | NDCG@10 | HR@10 | MRR | best epoch | epochs run |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for (model, mode), g in mixer.groupby(["model", "mode"], sort=False):
         n = len(g)
-        cells = [mean_spread(g[m].mean(), g[m].std(ddof=1) if n > 1 else float("nan")) for m in
-                 ("gauc", "ndcg@10", "hit@10", "mrr")]
-        rows.append(f"| {model} | {mode} | {n} | " + " | ".join(cells) + f" | {g.best_epoch.mean():.1f} | "
-                    f"{g.epochs_run.mean():.1f} |")
+        cells = [
+            mean_spread(g[m].mean(), g[m].std(ddof=1) if n > 1 else float("nan"))
+            for m in ("gauc", "ndcg@10", "hit@10", "mrr")
+        ]
+        rows.append(
+            f"| {model} | {mode} | {n} | " + " | ".join(cells) + f" | {g.best_epoch.mean():.1f} | "
+            f"{g.epochs_run.mean():.1f} |"
+        )
     return "\n".join(rows) + "\n"
 
 
@@ -229,8 +279,9 @@ def write_report(json_path: Path, md_path: Path, planned: int) -> str:
     recorded, prov, proto = pd.DataFrame(data["runs"]), data["provenance"], data["protocol"]
     trained = recorded.drop_duplicates(list(RUN_KEYS))
     runs = paired_runs(recorded)
-    stopped = ((trained.epochs_run - trained.best_epoch >= trained.patience)
-               & (trained.epochs_run < trained.epochs)).sum()
+    stopped = (
+        (trained.epochs_run - trained.best_epoch >= trained.patience) & (trained.epochs_run < trained.epochs)
+    ).sum()
     same_lists = recorded.groupby("test_sampler")["lists"].nunique().max() == 1
     unpaired = len(trained) - len(runs.drop_duplicates(list(RUN_KEYS)))
     parts = [
@@ -274,11 +325,16 @@ def main(argv=None) -> int:
         prepare(sampler, args.max_seq_len)
     plan = plan_of(args)
     missing = [p for p in plan if tuple(p[k] for k in RUN_KEYS) not in record.done()]
-    todo = missing[:args.max_runs] if args.max_runs is not None else missing
-    print(f"{len(plan)} trainings planned, {len(plan) - len(missing)} recorded, {len(todo)} to run now "
-          f"({args.jobs} at a time)", flush=True)
-    shared = {k: getattr(args, k) for k in ("epochs", "patience", "batch_size", "max_seq_len", "device",
-                                            "threads", "test_samplers")}
+    todo = missing[: args.max_runs] if args.max_runs is not None else missing
+    print(
+        f"{len(plan)} trainings planned, {len(plan) - len(missing)} recorded, {len(todo)} to run now "
+        f"({args.jobs} at a time)",
+        flush=True,
+    )
+    shared = {
+        k: getattr(args, k)
+        for k in ("epochs", "patience", "batch_size", "max_seq_len", "device", "threads", "test_samplers")
+    }
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         for future in [pool.submit(spawn, {**job, **shared}, record) for job in todo]:
             future.result()

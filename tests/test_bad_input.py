@@ -3,6 +3,7 @@ exit code 2 on the command line, and no number printed or file written for work 
 
 Elsewhere: malformed rows and archives (test_sources), interrupted atomic writes (test_io), foreign
 or mismatched checkpoints (test_training), untrainable settings (test_training)."""
+
 from __future__ import annotations
 
 import json
@@ -65,8 +66,9 @@ def test_evaluating_a_checkpoint_on_another_dataset_is_refused(folders, trained,
     assert main(args + ["--data", str(folders["a"])]) == 0
 
 
-@pytest.mark.parametrize("target, message", [("file", "is an existing file, not a folder"),
-                                             ("/proc/xmrec-out", "is not writable")])
+@pytest.mark.parametrize(
+    "target, message", [("file", "is an existing file, not a folder"), ("/proc/xmrec-out", "is not writable")]
+)
 def test_unusable_output_folders_fail_before_the_work(folders, tmp_path, capsys, target, message):
     out = tmp_path / "a-file" if target == "file" else target
     if target == "file":
@@ -78,24 +80,43 @@ def test_unusable_output_folders_fail_before_the_work(folders, tmp_path, capsys,
 
 
 def test_scores_out_that_is_a_folder_fails_before_scoring(folders, trained, tmp_path, capsys):
-    assert main(["evaluate", "--checkpoint", str(trained / "checkpoint.pt"), "--data", str(folders["a"]),
-                 "--device", "cpu", "--scores-out", str(tmp_path)]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                "--checkpoint",
+                str(trained / "checkpoint.pt"),
+                "--data",
+                str(folders["a"]),
+                "--device",
+                "cpu",
+                "--scores-out",
+                str(tmp_path),
+            ]
+        )
+        == 2
+    )
     captured = capsys.readouterr()
     assert "is a folder, not a file" in captured.err and captured.out == ""
 
 
-@pytest.mark.parametrize("text, message", [
-    ("train.lrr=0.1", "TrainConfig has no field 'lrr'; valid keys: train.mode"),
-    ("optim.lr=0.1", "unknown section 'optim'; this command takes model. (ModelConfig), train. (TrainConfig)"),
-    ("train.lr", "expected SECTION.FIELD=VALUE"),
-    ("train.epochs=2.5", "epochs of TrainConfig expects a whole number, got '2.5'"),
-    ("model.film_per_dim=maybe", "expects true or false"),
-    ("model.ada=true", "model.ada cannot be set: it follows --mode"),
-    ("train.epochs=0", "TrainConfig.epochs must be a whole number >= 1"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("train.lrr=0.1", "TrainConfig has no field 'lrr'; valid keys: train.mode"),
+        ("optim.lr=0.1", "unknown section 'optim'; this command takes model. (ModelConfig), train. (TrainConfig)"),
+        ("train.lr", "expected SECTION.FIELD=VALUE"),
+        ("train.epochs=2.5", "epochs of TrainConfig expects a whole number, got '2.5'"),
+        ("model.film_per_dim=maybe", "expects true or false"),
+        ("model.ada=true", "model.ada cannot be set: it follows --mode"),
+        ("train.epochs=0", "TrainConfig.epochs must be a whole number >= 1"),
+    ],
+)
 def test_set_typos_exit_2_with_the_valid_keys_or_type(tmp_path, capsys, text, message):
-    assert main(["train", "--model", "MF", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "r"),
-                 "--set", text]) == 2
+    assert (
+        main(["train", "--model", "MF", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "r"), "--set", text])
+        == 2
+    )
     assert message in capsys.readouterr().err
     assert not (tmp_path / "r").exists()  # refused before anything is written
 
@@ -104,22 +125,44 @@ def test_set_that_contradicts_a_flag_is_refused(tmp_path, capsys):
     args = ["train", "--model", "MF", "--data", str(tmp_path), "--out", str(tmp_path / "r"), "--epochs", "5"]
     assert main(args + ["--set", "train.epochs=9"]) == 2
     assert "--set 'train.epochs=9' contradicts --epochs 5" in capsys.readouterr().err
-    assert main(["train", "--model", "MF", "--data", str(tmp_path), "--out", str(tmp_path / "r"),
-                 "--set", "model.name=SASRec"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "MF",
+                "--data",
+                str(tmp_path),
+                "--out",
+                str(tmp_path / "r"),
+                "--set",
+                "model.name=SASRec",
+            ]
+        )
+        == 2
+    )
     assert "contradicts --model MF" in capsys.readouterr().err
 
 
 def test_set_model_dim_keeps_the_word2vec_check(folders, tmp_path, capsys):
-    assert main(["train", *TRAIN, "--data", str(folders["a"]), "--out", str(tmp_path / "r"),
-                 "--set", "model.dim=8"]) == 2
+    assert (
+        main(["train", *TRAIN, "--data", str(folders["a"]), "--out", str(tmp_path / "r"), "--set", "model.dim=8"]) == 2
+    )
     assert "item_emb has shape" in capsys.readouterr().err
 
 
 def test_a_validation_positive_missing_from_its_list_is_refused():
     """Dropping that user would report a figure over the lists that happen to hold their answer."""
-    t1 = make_market("t1", [("A", "1"), ("A", "2"), ("B", "3")], qrel=[("A", "3"), ("B", "1")],
-                     run={"A": ["3", "2"], "B": ["2", "3"]})
+    t1 = make_market(
+        "t1",
+        [("A", "1"), ("A", "2"), ("B", "3")],
+        qrel=[("A", "3"), ("B", "1")],
+        run={"A": ["3", "2"], "B": ["2", "3"]},
+    )
     data = CrossMarketData.from_markets([t1], "t1")
-    with pytest.raises(ValueError, match=r"t1 valid_run: 1 of 2 users' valid_qrel positive is not in their "
-                                         r"candidate list \(first: user B, item 1\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"t1 valid_run: 1 of 2 users' valid_qrel positive is not in their "
+        r"candidate list \(first: user B, item 1\)",
+    ):
         candidates_for(data, VALID, "official")

@@ -1,4 +1,5 @@
 """The command line: help shows every default from the config classes, choices are listed, `list` works."""
+
 import pytest
 
 from xmrec.cli import build_parser, main
@@ -27,13 +28,21 @@ def test_train_help_shows_the_config_defaults_and_their_meaning():
 
 
 def test_presets_and_set_build_the_configs():
-    cfg, explicit = resolve(("model", "train"), "small-data", {"train.epochs": ("--epochs", 7)},
-                            ["model.use_param_modulation=false", "train.lr=0.003", "model.nextitnet_dilations=1,2",
-                             "train.init=none"])
+    cfg, explicit = resolve(
+        ("model", "train"),
+        "small-data",
+        {"train.epochs": ("--epochs", 7)},
+        ["model.use_param_modulation=false", "train.lr=0.003", "model.nextitnet_dilations=1,2", "train.init=none"],
+    )
     assert cfg["train"] == TrainConfig(batch_size=256, patience=3, lr=0.003, epochs=7)
     assert cfg["model"] == ModelConfig(use_param_modulation=False, nextitnet_dilations=(1, 2))
-    assert explicit == {"train.epochs", "model.use_param_modulation", "train.lr", "model.nextitnet_dilations",
-                        "train.init"}
+    assert explicit == {
+        "train.epochs",
+        "model.use_param_modulation",
+        "train.lr",
+        "model.nextitnet_dilations",
+        "train.init",
+    }
     paper, _ = resolve(("data", "train"), "paper-ml10m")
     assert paper["data"].max_seq_len == 200 and paper["train"].batch_size == 1024
     assert resolve(("model",), "paper-ml10m")[0]["model"] == ModelConfig()  # a preset touches its sections only
@@ -51,6 +60,15 @@ def test_model_names_are_checked_and_case_insensitive(capsys):
 def test_list_prints_models_modes_samplers_and_switches(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    for name in (*MODEL_NAMES, *ALL_SAMPLERS, *ADA_SWITCHES, "finetune", "xmrec:MARKET", "small-data",
-                 "paper-ml10m", "train.batch_size=1024", "lr, batch_size"):
+    for name in (
+        *MODEL_NAMES,
+        *ALL_SAMPLERS,
+        *ADA_SWITCHES,
+        "finetune",
+        "xmrec:MARKET",
+        "small-data",
+        "paper-ml10m",
+        "train.batch_size=1024",
+        "lr, batch_size",
+    ):
         assert name in out, name

@@ -1,4 +1,5 @@
 """Cross-market pipeline: leakage safety, candidates, ranker folds, outputs, synthetic and real t1 runs."""
+
 from __future__ import annotations
 
 import json
@@ -25,9 +26,17 @@ from xmrec.data.markets import load_market, read_run
 from xmrec.data.synthetic import generate_interactions
 
 REAL = markets_dir()
-SCORING = CrossMarketConfig(itemcf_iuf=("target", "target+each", "all"), itemcf_cosine=("all",),
-                            usercf=("all",), swing=("target",), ease=("all",), word2vec=("all",),
-                            word2vec_epochs=1, lightgcn=("target",), lightgcn_epochs=2)
+SCORING = CrossMarketConfig(
+    itemcf_iuf=("target", "target+each", "all"),
+    itemcf_cosine=("all",),
+    usercf=("all",),
+    swing=("target",),
+    ease=("all",),
+    word2vec=("all",),
+    word2vec_epochs=1,
+    lightgcn=("target",),
+    lightgcn_epochs=2,
+)
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +88,9 @@ def test_synthetic_markets_and_sampled_candidates(synthetic):
             assert len(items) == 30 and len(set(items)) == 30 and qrel[user] in items
             assert not (set(items) - {qrel[user]}) & seen.get(user, set())
         assert m.run_kind == "sampled" and m.name in set(hidden.market)
-    again, _ = markets_from_interactions(generate_interactions(12_000, n_markets=3, shift=0.3, seed=5),
-                                         n_candidates=30, seed=5)
+    again, _ = markets_from_interactions(
+        generate_interactions(12_000, n_markets=3, shift=0.3, seed=5), n_candidates=30, seed=5
+    )
     assert again[1].valid_run.equals(markets[1].valid_run)
     run = sample_run(markets[0], n_candidates=20, seed=1)
     assert run.equals(sample_run(markets[0], n_candidates=20, seed=1))
@@ -93,7 +103,7 @@ def test_heldout_lists_hide_their_positive(synthetic):
     markets, _ = synthetic
     data = CrossMarketData.from_markets(markets, "m0")
     valid = candidates_for(data, VALID, "sampled")
-    (view, lists), = heldout_lists(data, valid, rounds=1, seed=3)
+    ((view, lists),) = heldout_lists(data, valid, rounds=1, seed=3)
     full = data.view(VALID).binary
     pos_items = lists.items[np.arange(len(lists)), lists.positive]
     assert full[lists.users, pos_items].all()  # a real interaction of the user ...
@@ -136,8 +146,9 @@ def test_ranker_out_of_fold_scores_are_honest():
 def test_tie_rules_differ_on_a_hand_made_tied_list():
     """Positive tied with one negative at the top. Mean rule: rank 1.5 whatever the ids. trec_eval
     (the official scorer) orders ties by item id, descending: 'b' before 'a'."""
-    pred = pd.DataFrame({"userId": ["u1"] * 3 + ["u2"] * 3, "itemId": ["a", "b", "c"] * 2,
-                         "score": [1.0, 1.0, 0.5] * 2})
+    pred = pd.DataFrame(
+        {"userId": ["u1"] * 3 + ["u2"] * 3, "itemId": ["a", "b", "c"] * 2, "score": [1.0, 1.0, 0.5] * 2}
+    )
     qrel = pd.DataFrame({"userId": ["u1", "u2"], "itemId": ["a", "b"]})
     mean = score_predictions(pred, qrel)
     trec = score_predictions(pred, qrel, ties="trec")
@@ -158,14 +169,20 @@ def test_without_ties_both_rules_match_pytrec_eval():
 
 
 def test_score_predictions_and_combine_match_hand_values():
-    pred = pd.DataFrame({"userId": ["a"] * 3 + ["b"] * 3, "itemId": ["x", "y", "z", "x", "y", "z"],
-                         "score": [0.9, 0.5, 0.1, 0.2, 0.3, 0.8]})
+    pred = pd.DataFrame(
+        {
+            "userId": ["a"] * 3 + ["b"] * 3,
+            "itemId": ["x", "y", "z", "x", "y", "z"],
+            "score": [0.9, 0.5, 0.1, 0.2, 0.3, 0.8],
+        }
+    )
     qrel = pd.DataFrame({"userId": ["a", "b"], "itemId": ["y", "y"]})
     got = score_predictions(pred, qrel)
     assert got["ndcg@10"] == pytest.approx((1 / np.log2(3) + 1 / np.log2(3)) / 2)
     assert got["hit@10"] == 1.0 and got["n_users"] == 2
-    both = combine({"t1": {"ndcg@10": 0.5, "hit@10": 1.0, "n_users": 1},
-                    "t2": {"ndcg@10": 0.8, "hit@10": 0.0, "n_users": 3}})
+    both = combine(
+        {"t1": {"ndcg@10": 0.5, "hit@10": 1.0, "n_users": 1}, "t2": {"ndcg@10": 0.8, "hit@10": 0.0, "n_users": 3}}
+    )
     assert both["ndcg@10"] == pytest.approx(0.725) and both["hit@10"] == pytest.approx(0.25)
     with pytest.raises(ValueError, match="not among the predicted"):
         score_predictions(pred, pd.DataFrame({"userId": ["a"], "itemId": ["q"]}))
@@ -178,8 +195,11 @@ def test_submission_zip_layout(tmp_path):
             write_predictions(pred, tmp_path / "out" / market / name)
     members = write_submission(tmp_path / "out", tmp_path / "sub.zip")
     with zipfile.ZipFile(tmp_path / "sub.zip") as zf:
-        assert sorted(zf.namelist()) == sorted(members) == [
-            "t1/test_pred.tsv", "t1/valid_pred.tsv", "t2/test_pred.tsv", "t2/valid_pred.tsv"]
+        assert (
+            sorted(zf.namelist())
+            == sorted(members)
+            == ["t1/test_pred.tsv", "t1/valid_pred.tsv", "t2/test_pred.tsv", "t2/valid_pred.tsv"]
+        )
         assert zf.read("t1/valid_pred.tsv").decode().splitlines()[0] == "userId\titemId\tscore"
     assert read_predictions(tmp_path / "out" / "t2" / "test_pred.tsv").equals(pred)
     (tmp_path / "out" / "t2" / "test_pred.tsv").unlink()
@@ -210,8 +230,20 @@ def cli_t1(tmp_path_factory):
     test_run = read_run(REAL / "t1" / "test_run.tsv").head(40)
     path = out / "new_test_run.tsv"
     path.write_text("".join(f"{u}\t{','.join(items)}\n" for u, items in zip(test_run.userId, test_run["items"])))
-    code = cli_main(["crossmarket", "--target", "t1", "--data-dir", str(REAL), "--out", str(out / "run"),
-                     "--test-run", str(path), "--smoke"])
+    code = cli_main(
+        [
+            "crossmarket",
+            "--target",
+            "t1",
+            "--data-dir",
+            str(REAL),
+            "--out",
+            str(out / "run"),
+            "--test-run",
+            str(path),
+            "--smoke",
+        ]
+    )
     return code, out / "run" / "t1", test_run
 
 
@@ -225,7 +257,8 @@ def test_cli_smoke_on_real_t1_scores_every_candidate(cli_t1):
     assert np.isfinite(pred.score).all()
     test_pred = read_predictions(folder / "test_pred.tsv")  # inference on the run file given by path
     assert set(zip(test_pred.userId, test_pred.itemId)) == {
-        (u, i) for u, items in zip(test_run.userId, test_run["items"]) for i in items}
+        (u, i) for u, items in zip(test_run.userId, test_run["items"]) for i in items
+    }
 
 
 def test_cli_smoke_on_real_t1_beats_popularity(cli_t1):

@@ -1,4 +1,5 @@
 """Cross-market scorers against hand computations and independent brute-force oracles."""
+
 from __future__ import annotations
 
 import math
@@ -29,17 +30,36 @@ def make_market(name, train, qrel=(), run=None, test_run=None):
     def as_run(d):
         return None if d is None else pd.DataFrame({"userId": list(d), "items": list(d.values())})
 
-    return Market(name=name, train=merge_train(df, None), train_raw=df, train_5core=None,
-                  valid_qrel=pd.DataFrame(list(qrel), columns=["userId", "itemId"]) if qrel else None,
-                  valid_run=as_run(run), test_run=as_run(test_run))
+    return Market(
+        name=name,
+        train=merge_train(df, None),
+        train_raw=df,
+        train_5core=None,
+        valid_qrel=pd.DataFrame(list(qrel), columns=["userId", "itemId"]) if qrel else None,
+        valid_run=as_run(run),
+        test_run=as_run(test_run),
+    )
 
 
 @pytest.fixture(scope="module")
 def toy():
     """Target t1: A{1,2}, B{1,2,3}, C{2,3}, D{1} whose validation positive is 2 among [2, 3]."""
-    t1 = make_market("t1", [("A", "1", 5.0), ("A", "2", 3.0), ("B", "1", 4.0), ("B", "2"), ("B", "3", 2.0),
-                            ("C", "2"), ("C", "3"), ("D", "1")],
-                     qrel=[("D", "2")], run={"D": ["2", "3"]}, test_run={"D": ["3", "1"]})
+    t1 = make_market(
+        "t1",
+        [
+            ("A", "1", 5.0),
+            ("A", "2", 3.0),
+            ("B", "1", 4.0),
+            ("B", "2"),
+            ("B", "3", 2.0),
+            ("C", "2"),
+            ("C", "3"),
+            ("D", "1"),
+        ],
+        qrel=[("D", "2")],
+        run={"D": ["2", "3"]},
+        test_run={"D": ["3", "1"]},
+    )
     s1 = make_market("s1", [("E", "1"), ("E", "3"), ("F", "3")], qrel=[("F", "1")])
     data = CrossMarketData.from_markets([t1, s1], "t1")
     return data, candidates_for(data, VALID, "official")

@@ -1,4 +1,5 @@
 """The kit's sequential rankers as cross-market scorers: leakage-safe, seeded, honest about unknown items."""
+
 from dataclasses import replace
 
 import numpy as np

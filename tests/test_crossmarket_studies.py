@@ -1,4 +1,5 @@
 """Notebook 05's studies: the cost of leakage, the value of an extra scorer, market coverage."""
+
 import numpy as np
 import pytest
 
@@ -56,7 +57,9 @@ def test_added_value_rows(result):
     assert list(table["family"]) == ["scorer", "ranker", "ranker"]
     assert table.loc[0, "method"] == cosine.primary
     valid = result.candidates[VALID]
-    assert table.loc[0, "ndcg@10"] == pytest.approx(list_metrics(extra.column(cosine.primary), valid.positive)["ndcg@10"])
+    assert table.loc[0, "ndcg@10"] == pytest.approx(
+        list_metrics(extra.column(cosine.primary), valid.positive)["ndcg@10"]
+    )
     assert list(table["features"][1:]) == ["pipeline features", f"pipeline features + {cosine.name}"]
     assert extra.values.shape[:2] == valid.items.shape
     with pytest.raises(ValueError, match="already among the pipeline's features"):

@@ -1,4 +1,5 @@
 """word2vec item embeddings: training interactions only, zero rows, determinism."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -63,8 +64,9 @@ def test_same_seed_identical_other_seed_differs(ml100k_result):
     some = inter.training & (inter.user <= 300)
 
     def table(seed):
-        return train_item_embeddings(inter.user[some], inter.item[some], ml100k_result.dataset.n_items,
-                                     replace(EmbeddingConfig(), seed=seed))
+        return train_item_embeddings(
+            inter.user[some], inter.item[some], ml100k_result.dataset.n_items, replace(EmbeddingConfig(), seed=seed)
+        )
 
     first = table(2022)
     assert first.any() and np.array_equal(table(2022), first)
@@ -74,8 +76,11 @@ def test_same_seed_identical_other_seed_differs(ml100k_result):
 def test_items_seen_only_as_valid_or_test_targets_get_zero_vectors():
     # "late" is every user's last item (a test target): held out, so no vector, although it
     # occurs 20 times (well above min_count)
-    rows = [(f"u{u}", it, ["c"], t) for u in range(20)
-            for t, it in enumerate([f"i{(u + k) % 8}" for k in range(12)] + ["late"])]
+    rows = [
+        (f"u{u}", it, ["c"], t)
+        for u in range(20)
+        for t, it in enumerate([f"i{(u + k) % 8}" for k in range(12)] + ["late"])
+    ]
     df = pd.DataFrame(rows, columns=["user_id", "item_id", "cate_id", "timestamp"])
     res = process_interactions(df, DataConfig())
     inter, ds = res.interactions, res.dataset

@@ -1,4 +1,5 @@
 """xmrec.experiments: variants, grids with fine-tunes, run caching, tidy tables and their statistics."""
+
 from dataclasses import replace
 
 import numpy as np
@@ -10,9 +11,15 @@ from scipy.spatial.distance import jensenshannon
 from xmrec import experiments as xp
 from xmrec.config import DataConfig, ModelConfig, SamplerConfig, TrainConfig
 
-SMALL = dict(interactions=20_000, max_seq_len=10, data_cfg=DataConfig(small_category_max_items=20),
-             train=TrainConfig(batch_size=128, epochs=1, patience=1), max_train_lists=300, max_eval_lists=120,
-             progress=False)
+SMALL = dict(
+    interactions=20_000,
+    max_seq_len=10,
+    data_cfg=DataConfig(small_category_max_items=20),
+    train=TrainConfig(batch_size=128, epochs=1, patience=1),
+    max_train_lists=300,
+    max_eval_lists=120,
+    progress=False,
+)
 
 
 def small_experiment(runs_dir) -> xp.Experiment:
@@ -31,8 +38,10 @@ def runs_dir(tmp_path_factory):
 def done(runs_dir):
     """One grid: base, ada and a frozen fine-tune of GRU4Rec for one seed."""
     exp = small_experiment(runs_dir)
-    exp.run_grid([xp.variant("GRU4Rec", "finetune", freeze=True), xp.variant("GRU4Rec", "base"),
-                  xp.variant("GRU4Rec", "ada")], seeds=[7])
+    exp.run_grid(
+        [xp.variant("GRU4Rec", "finetune", freeze=True), xp.variant("GRU4Rec", "base"), xp.variant("GRU4Rec", "ada")],
+        seeds=[7],
+    )
     return exp
 
 
@@ -61,12 +70,20 @@ def test_base_variant_ignores_ada_switches():
 def test_grid_and_default_grids():
     g = xp.grid(["GRU4Rec", "SASRec"], ["base", "ada", "finetune-frozen"])
     assert [(v.model.name, v.mode, v.freeze) for v in g] == [
-        ("GRU4Rec", "base", False), ("GRU4Rec", "ada", False), ("GRU4Rec", "finetune", True),
-        ("SASRec", "base", False), ("SASRec", "ada", False), ("SASRec", "finetune", True)]
+        ("GRU4Rec", "base", False),
+        ("GRU4Rec", "ada", False),
+        ("GRU4Rec", "finetune", True),
+        ("SASRec", "base", False),
+        ("SASRec", "ada", False),
+        ("SASRec", "finetune", True),
+    ]
     abl = {v.label: v for v in xp.ablation_variants("GRU4Rec")}
     assert [v.mode for v in abl.values()] == ["base"] + ["ada"] * 5
-    parts = {label: (v.model.use_input_modulation, v.model.use_param_modulation) for label, v in abl.items()
-             if v.mode == "ada"}
+    parts = {
+        label: (v.model.use_input_modulation, v.model.use_param_modulation)
+        for label, v in abl.items()
+        if v.mode == "ada"
+    }
     assert set(parts.values()) == {(True, True), (False, True), (True, False), (False, False)}
     assert parts["GRU4Rec extractor only"] == (False, False)
     identity = abl["GRU4Rec ada (identity init)"].model
@@ -109,8 +126,10 @@ def test_workers_train_the_same_runs_side_by_side(tmp_path, done):
     """Two spawned worker processes train the grid's runs (fine-tune after its base) to the same
     numbers as one process; the runs count as trained in this session, not reused."""
     exp = xp.Experiment("synthetic", runs_dir=tmp_path / "runs", data_out=tmp_path / "data", workers=2, **SMALL)
-    exp.run_grid([xp.variant("GRU4Rec", "finetune", freeze=True), xp.variant("GRU4Rec", "base"),
-                  xp.variant("GRU4Rec", "ada")], seeds=[7])
+    exp.run_grid(
+        [xp.variant("GRU4Rec", "finetune", freeze=True), xp.variant("GRU4Rec", "base"), xp.variant("GRU4Rec", "ada")],
+        seeds=[7],
+    )
     mine, theirs = exp.table(), done.table()
     assert list(mine["label"]) == list(theirs["label"])
     assert not mine["reused"].any() and len(exp._worker_seconds) == 3
@@ -160,11 +179,11 @@ def test_list_features_divergence_matches_scipy(done):
     ptr, idx = ds.item_cate_ptr, ds.item_cate_idx
     ref = np.zeros(ds.n_cates + 1)
     for item in range(ds.n_items + 1):
-        ref[idx[ptr[item]:ptr[item + 1]]] += ds.item_pop[item]
+        ref[idx[ptr[item] : ptr[item + 1]]] += ds.item_pop[item]
     for row in (0, 5, len(ds.test) - 1):
         hist = np.zeros(ds.n_cates + 1)
         for item in ds.test.candidates()[row]:
-            hist[idx[ptr[item]:ptr[item + 1]]] += 1
+            hist[idx[ptr[item] : ptr[item + 1]]] += 1
         assert feats["divergence"][row] == pytest.approx(jensenshannon(hist, ref, base=2) ** 2, abs=1e-9)
     assert (feats["pool"].astype(str) == np.where(ds.test.neg_pool == 1, "popularity", "uniform")).all()
     assert (feats["n_cates"] == ds.test.neg_n_cates).all()
@@ -174,10 +193,28 @@ def test_paired_difference_pairs_by_seed_and_list():
     rows = []
     for seed in (1, 2):
         for lst in range(3):
-            rows.append({"label": "base", "seed": seed, "list": lst, "gauc": 0.1 * lst, "pool": "uniform",
-                         "n_cates": 1, "divergence": 0.0})
-            rows.append({"label": "ada", "seed": seed, "list": lst, "gauc": 0.1 * lst + seed, "pool": "uniform",
-                         "n_cates": 1, "divergence": 0.0})
+            rows.append(
+                {
+                    "label": "base",
+                    "seed": seed,
+                    "list": lst,
+                    "gauc": 0.1 * lst,
+                    "pool": "uniform",
+                    "n_cates": 1,
+                    "divergence": 0.0,
+                }
+            )
+            rows.append(
+                {
+                    "label": "ada",
+                    "seed": seed,
+                    "list": lst,
+                    "gauc": 0.1 * lst + seed,
+                    "pool": "uniform",
+                    "n_cates": 1,
+                    "divergence": 0.0,
+                }
+            )
     df = pd.DataFrame(rows).sample(frac=1.0, random_state=0)  # order must not matter
     d = xp.paired_difference(df, "ada", "base").sort_values(["seed", "list"])
     assert d["diff"].tolist() == pytest.approx([1, 1, 1, 2, 2, 2])
@@ -214,8 +251,14 @@ def test_latent_probe_reads_separable_labels():
 
 
 def test_seed_gains_pair_by_model_and_seed():
-    rows = [("M", "base", "M base", 1, 0.70), ("M", "base", "M base", 2, 0.74), ("M", "ada", "M ada", 1, 0.75),
-            ("M", "ada", "M ada", 2, 0.73), ("N", "base", "N base", 1, 0.50), ("N", "ada", "N ada", 1, 0.60)]
+    rows = [
+        ("M", "base", "M base", 1, 0.70),
+        ("M", "base", "M base", 2, 0.74),
+        ("M", "ada", "M ada", 1, 0.75),
+        ("M", "ada", "M ada", 2, 0.73),
+        ("N", "base", "N base", 1, 0.50),
+        ("N", "ada", "N ada", 1, 0.60),
+    ]
     table = pd.DataFrame(rows, columns=["model", "mode", "label", "seed", "gauc"])
     g = xp.seed_gains(table, ["gauc"]).set_index("label")
     assert g.loc["M ada", "gauc_gain"] == pytest.approx(0.02)  # (0.05 - 0.01) / 2

@@ -1,4 +1,5 @@
 """Atomic writes leave either the old file or the new one, never a partial or temporary file."""
+
 import os
 import stat
 

@@ -1,4 +1,5 @@
 """The XMRec market loader: the real WSDM Cup 2022 folders and bad input on small files."""
+
 from __future__ import annotations
 
 import gzip
@@ -9,8 +10,9 @@ from xmrec.config import markets_dir
 from xmrec.data.markets import RUN_LENGTH, list_markets, load_market, merge_train, read_interactions, read_run
 
 REAL = markets_dir()
-needs_real = pytest.mark.skipif(REAL is None, reason="XMRec data absent: set XMREC_MARKETS_DIR or "
-                                                     "provide ../shared/data/xmrec-wsdm22")
+needs_real = pytest.mark.skipif(
+    REAL is None, reason="XMRec data absent: set XMREC_MARKETS_DIR or provide ../shared/data/xmrec-wsdm22"
+)
 
 
 def _write(path, text, gz=False):
@@ -62,8 +64,11 @@ def test_t1_union_and_runs(t1):
 @needs_real
 def test_partial_markets_give_none_for_absent_files():
     s1 = load_market("s1")
-    assert s1.train_raw is None and s1.train_5core is not None and len(s1.train) == len(
-        s1.train_5core.drop_duplicates(["userId", "itemId"]))
+    assert (
+        s1.train_raw is None
+        and s1.train_5core is not None
+        and len(s1.train) == len(s1.train_5core.drop_duplicates(["userId", "itemId"]))
+    )
     t2 = load_market("t2")
     assert t2.valid_run is None and t2.test_run is None and t2.valid_qrel is not None
 
@@ -81,14 +86,21 @@ HEAD = "userId\titemId\trating\n"
 @pytest.mark.parametrize("gz", [False, True])
 def test_small_market_union_rating_wins_and_gzip(tmp_path, gz):
     items = [f"P{k}" for k in range(RUN_LENGTH)]
-    root = _market(tmp_path, gz=gz,
-                   train=HEAD + "u1\tP1\t5.0\nu1\tP2\t3\nu1\tP1\t2\n",
-                   train_5core=HEAD + "u2\tP1\t1.0\nu1\tP2\t1.0\nu1\tP3\t1.0\n",
-                   valid_qrel=HEAD + "u1\tP4\t1\n",
-                   valid_run=_run_line("u1", items))
+    root = _market(
+        tmp_path,
+        gz=gz,
+        train=HEAD + "u1\tP1\t5.0\nu1\tP2\t3\nu1\tP1\t2\n",
+        train_5core=HEAD + "u2\tP1\t1.0\nu1\tP2\t1.0\nu1\tP3\t1.0\n",
+        valid_qrel=HEAD + "u1\tP4\t1\n",
+        valid_run=_run_line("u1", items),
+    )
     m = load_market("m1", root)
     assert list(zip(m.train.userId, m.train.itemId, m.train.rating)) == [
-        ("u1", "P1", 5.0), ("u1", "P2", 3.0), ("u2", "P1", 1.0), ("u1", "P3", 1.0)]
+        ("u1", "P1", 5.0),
+        ("u1", "P2", 3.0),
+        ("u2", "P1", 1.0),
+        ("u1", "P3", 1.0),
+    ]
     assert m.test_run is None and m.valid_run["items"].iat[0] == items
     assert list(m.valid_qrel.columns) == ["userId", "itemId"]
     assert list_markets(root) == ["m1"]
@@ -107,12 +119,15 @@ def test_missing_data_dir_named(tmp_path):
         load_market("t1", tmp_path / "nowhere")
 
 
-@pytest.mark.parametrize("text, match", [
-    (HEAD + "u1\tP1\t5\nu1\tP2\n", r"train\.tsv, line 3: 2 tab-separated fields"),
-    (HEAD + "u1\tP1\t5\nu1\tP2\tfive\n", r"train\.tsv, line 3: rating 'five' is not a number"),
-    ("user\titem\trating\nu1\tP1\t5\n", r"train\.tsv, line 1: header"),
-    ("", r"train\.tsv: file is empty"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        (HEAD + "u1\tP1\t5\nu1\tP2\n", r"train\.tsv, line 3: 2 tab-separated fields"),
+        (HEAD + "u1\tP1\t5\nu1\tP2\tfive\n", r"train\.tsv, line 3: rating 'five' is not a number"),
+        ("user\titem\trating\nu1\tP1\t5\n", r"train\.tsv, line 1: header"),
+        ("", r"train\.tsv: file is empty"),
+    ],
+)
 def test_malformed_interactions_name_file_and_line(tmp_path, text, match):
     root = _market(tmp_path, train=text)
     with pytest.raises(ValueError, match=match):

@@ -1,4 +1,5 @@
 """xmrec.metrics against scikit-learn and hand-computed cases, ties included."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -41,9 +42,13 @@ def test_ndcg_at_k_matches_sklearn(scores, k):
 
 
 def test_rank_metrics_by_hand_without_ties():
-    s = np.array([[0.9, 0.1, 0.2, 0.3],   # positive first: r = 1
-                  [0.5, 0.9, 0.1, 0.8],   # r = 3
-                  [0.0, 0.1, 0.2, 0.3]])  # last: r = 4
+    s = np.array(
+        [
+            [0.9, 0.1, 0.2, 0.3],  # positive first: r = 1
+            [0.5, 0.9, 0.1, 0.8],  # r = 3
+            [0.0, 0.1, 0.2, 0.3],
+        ]
+    )  # last: r = 4
     np.testing.assert_array_equal(positive_rank(s), [1, 3, 4])
     m = evaluate(s, ks=(1, 3))
     assert m["gauc"] == pytest.approx((1 + 1 / 3 + 0) / 3)
@@ -54,8 +59,12 @@ def test_rank_metrics_by_hand_without_ties():
 
 
 def test_ties_count_half_and_take_the_mean_rank():
-    s = np.array([[0.5, 0.5, 0.1, 0.9],   # one above, one tie: r = 1 + 1 + 1/2 = 2.5
-                  [1.0, 1.0, 1.0, 1.0]])  # constant scorer: r = 1 + 3/2 = 2.5
+    s = np.array(
+        [
+            [0.5, 0.5, 0.1, 0.9],  # one above, one tie: r = 1 + 1 + 1/2 = 2.5
+            [1.0, 1.0, 1.0, 1.0],
+        ]
+    )  # constant scorer: r = 1 + 3/2 = 2.5
     np.testing.assert_array_equal(positive_rank(s), [2.5, 2.5])
     lists = per_list(s, ks=(2, 3))
     np.testing.assert_allclose(lists["gauc"], [0.5, 0.5])  # (N - r) / (N - 1) = 1.5 / 3

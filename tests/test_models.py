@@ -1,4 +1,5 @@
 """The seven base rankers and the Ada-Ranker components on a small random dataset."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,26 +27,47 @@ def random_split(rng: np.random.Generator, n: int, n_users: int, n_items: int, s
     for r in range(n):
         mine = pool[group(pool) == user[r] % 4]
         picks = rng.choice(mine, lens[r] + 1, replace=False)
-        item_seq[r, seq_len - lens[r]:], item[r] = picks[:-1], picks[-1]
+        item_seq[r, seq_len - lens[r] :], item[r] = picks[:-1], picks[-1]
         negs[r] = rng.choice(pool[group(pool) != user[r] % 4], N_NEG, replace=False)
-    return Split(user=user, item=item, cate=group(item) + 1, item_seq=item_seq, item_seq_len=lens, neg_items=negs,
-                 neg_pool=rng.integers(0, 2, n).astype(np.int8), neg_n_cates=np.ones(n, np.int8))
+    return Split(
+        user=user,
+        item=item,
+        cate=group(item) + 1,
+        item_seq=item_seq,
+        item_seq_len=lens,
+        neg_items=negs,
+        neg_pool=rng.integers(0, 2, n).astype(np.int8),
+        neg_n_cates=np.ones(n, np.int8),
+    )
 
 
-def random_dataset(seed: int = 0, n_users: int = 24, n_items: int = 80, seq_len: int = L, dim: int = DIM,
-                   n_train: int = 192, n_eval: int = 48) -> ProcessedDataset:
+def random_dataset(
+    seed: int = 0,
+    n_users: int = 24,
+    n_items: int = 80,
+    seq_len: int = L,
+    dim: int = DIM,
+    n_train: int = 192,
+    n_eval: int = 48,
+) -> ProcessedDataset:
     """A tiny :class:`ProcessedDataset` (random word2vec table included) for model and training tests."""
     rng = np.random.default_rng(seed)
     emb = rng.normal(0, 0.3, (n_items + 1, dim)).astype(np.float32)
     emb[0] = 0
     cates = (np.arange(n_items + 1) % 4) + 1
     return ProcessedDataset(
-        name="random", n_users=n_users, n_items=n_items, n_cates=4,
+        name="random",
+        n_users=n_users,
+        n_items=n_items,
+        n_cates=4,
         item_cate_ptr=np.concatenate([[0, 0], np.arange(1, n_items + 1)]).astype(np.int64),
-        item_cate_idx=cates[1:].astype(np.int64), item_pop=np.ones(n_items + 1, np.int64),
+        item_cate_idx=cates[1:].astype(np.int64),
+        item_pop=np.ones(n_items + 1, np.int64),
         train=random_split(rng, n_train, n_users, n_items, seq_len),
         valid=random_split(rng, n_eval, n_users, n_items, seq_len),
-        test=random_split(rng, n_eval, n_users, n_items, seq_len), item_emb=emb)
+        test=random_split(rng, n_eval, n_users, n_items, seq_len),
+        item_emb=emb,
+    )
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -215,7 +237,9 @@ def test_film_modulates_history_and_keeps_padding_zero(dataset, batch):
         model(batch)
         z = model.distribution(batch["candidates"]).z
         film = model.ada.film
-        expected = (film.gamma(z).unsqueeze(1) * model.item_emb(seq) + film.beta(z).unsqueeze(1)) * (seq != 0)[..., None]
+        expected = (film.gamma(z).unsqueeze(1) * model.item_emb(seq) + film.beta(z).unsqueeze(1)) * (seq != 0)[
+            ..., None
+        ]
     torch.testing.assert_close(captured["emb"], expected)
     assert (captured["emb"][seq == 0] == 0).all()
 

@@ -1,5 +1,6 @@
 """Notebook 05 (cross-market ranking) runs in SMOKE mode on the real t1 data when present and on
 synthetic markets always; the recorded results say which data they came from and make sense."""
+
 import json
 
 import pytest
@@ -10,8 +11,13 @@ from xmrec.notebook_runner import run_notebook
 pytestmark = pytest.mark.notebooks
 
 NOTEBOOK = project_root() / "notebooks" / "05_cross_market_ranking.ipynb"
-FIGURES = {"05_market_coverage.png", "05_scorers_vs_ranker.png", "05_feature_importance.png", "05_leakage.png",
-           "05_sequential_rankers.png"}
+FIGURES = {
+    "05_market_coverage.png",
+    "05_scorers_vs_ranker.png",
+    "05_feature_importance.png",
+    "05_leakage.png",
+    "05_sequential_rankers.png",
+}
 HAS_T1 = markets_dir() is not None and (markets_dir() / "t1").is_dir()
 
 
@@ -53,8 +59,10 @@ def _check_common(res: dict, figures) -> None:
     assert leak[(ranker, "leak-trained, honest features")] < leak[(ranker, "leaky")]
     # both sequential rankers were evaluated alone and as an extra ranker feature
     seq = res["sequential"]
-    assert {r["method"] for r in seq if r["family"] == "scorer"} == {"base_sasrec[" + res["target"] + "]:score",
-                                                                     "ada_sasrec[" + res["target"] + "]:score"}
+    assert {r["method"] for r in seq if r["family"] == "scorer"} == {
+        "base_sasrec[" + res["target"] + "]:score",
+        "ada_sasrec[" + res["target"] + "]:score",
+    }
     assert len([r for r in seq if r["family"] == "ranker"]) == 3
     assert {r["label"] for r in res["runs"]} == {f"{k}_sasrec[{res['target']}]" for k in ("base", "ada")}
     for r in res["runs"]:  # each sequential training recorded with its cap and patience

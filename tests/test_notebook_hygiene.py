@@ -1,4 +1,5 @@
 """Committed notebooks carry no outputs and exactly one tagged `parameters` cell with SMOKE."""
+
 import json
 
 import pytest
@@ -22,9 +23,20 @@ def test_notebook_has_one_parameters_cell_with_smoke(path):
 
 
 def test_strip_outputs_removes_outputs(tmp_path):
-    nb = {"cells": [{"cell_type": "code", "source": "1", "metadata": {}, "execution_count": 3,
-                     "outputs": [{"output_type": "stream", "name": "stdout", "text": "1"}]}],
-          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    nb = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "source": "1",
+                "metadata": {},
+                "execution_count": 3,
+                "outputs": [{"output_type": "stream", "name": "stdout", "text": "1"}],
+            }
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
     p = tmp_path / "01_x.ipynb"
     p.write_text(json.dumps(nb))
     assert has_outputs(p)

@@ -4,6 +4,7 @@ Both run once per module into a temporary folder (figures, results json and proc
 the committed reference figures and the data cache are never touched. 02 reads the dataset 01
 saved, as in a real session.
 """
+
 import json
 
 import numpy as np
@@ -16,11 +17,17 @@ from xmrec.notebook_runner import run_notebook
 pytestmark = pytest.mark.notebooks
 
 NOTEBOOKS = project_root() / "notebooks"
-FIGURES_01 = {"01_category_merge.png", "01_funnel.png", "01_history_length.png", "01_samplers.png",
-              "01_embeddings.png"}
-FIGURES_02 = {"02_popularity_pos_neg.png", "02_category_mix.png", "02_list_space.png", "02_list_divergence.png",
-              "02_market_popularity.png", "02_market_overlap.png", "02_market_divergence.png",
-              "02_market_embeddings.png"}
+FIGURES_01 = {"01_category_merge.png", "01_funnel.png", "01_history_length.png", "01_samplers.png", "01_embeddings.png"}
+FIGURES_02 = {
+    "02_popularity_pos_neg.png",
+    "02_category_mix.png",
+    "02_list_space.png",
+    "02_list_divergence.png",
+    "02_market_popularity.png",
+    "02_market_overlap.png",
+    "02_market_divergence.png",
+    "02_market_embeddings.png",
+}
 
 
 def _market_available(name: str = "t1") -> bool:
@@ -36,9 +43,12 @@ def runs(tmp_path_factory):
     for name in ("01_prepare_data.ipynb", "02_distribution_shift.ipynb"):
         run_notebook(NOTEBOOKS / name, tmp / "executed", params)
     figures = tmp / "figures"
-    return {"figures": figures, "processed": tmp / "processed",
-            "01": json.loads((figures / "01_results.json").read_text()),
-            "02": json.loads((figures / "02_results.json").read_text())}
+    return {
+        "figures": figures,
+        "processed": tmp / "processed",
+        "01": json.loads((figures / "01_results.json").read_text()),
+        "02": json.loads((figures / "02_results.json").read_text()),
+    }
 
 
 @pytest.mark.parametrize("nb, expected", [("01", FIGURES_01), ("02", FIGURES_02)])

@@ -1,4 +1,5 @@
 """Notebooks 03, 04, 06 and 07 run top to bottom in SMOKE mode and record sensible results."""
+
 import json
 from pathlib import Path
 
@@ -19,8 +20,13 @@ def processed(tmp_path_factory) -> Path:
 
 def run(name: str, tmp_path: Path, processed: Path) -> dict:
     """Execute ``name`` with SMOKE, figures and runs in ``tmp_path``; its recorded results."""
-    params = {"SMOKE": True, "FIGURES_DIR": str(tmp_path), "RUNS_DIR": str(tmp_path / "runs"),
-              "PROCESSED_DIR": str(processed), "THREADS": 1}
+    params = {
+        "SMOKE": True,
+        "FIGURES_DIR": str(tmp_path),
+        "RUNS_DIR": str(tmp_path / "runs"),
+        "PROCESSED_DIR": str(processed),
+        "THREADS": 1,
+    }
     run_notebook(NOTEBOOKS / name, tmp_path / "executed", params)
     record = json.loads((tmp_path / f"{name[:2]}_results.json").read_text())
     assert record["smoke"] is True
@@ -70,8 +76,14 @@ def test_04_compare_metrics(tmp_path, processed):
 def test_06_ablation_explorer(tmp_path, processed):
     rec = run("06_ablation_explorer.ipynb", tmp_path, processed)
     labels = {r["label"] for r in rec["runs"]}
-    assert {"GRU4Rec base", "GRU4Rec ada (faithful)", "GRU4Rec ada without FiLM", "GRU4Rec ada without patches",
-            "GRU4Rec extractor only", "GRU4Rec ada (identity init)"} <= labels
+    assert {
+        "GRU4Rec base",
+        "GRU4Rec ada (faithful)",
+        "GRU4Rec ada without FiLM",
+        "GRU4Rec ada without patches",
+        "GRU4Rec extractor only",
+        "GRU4Rec ada (identity init)",
+    } <= labels
     assert {"epochs", "patience", "seeds"} <= set(rec)
     for r in rec["runs"]:
         assert_metrics(r)
@@ -96,5 +108,9 @@ def test_07_shift_matrix(tmp_path, processed):
     # one cell per trained run and test sampler
     cells = {(r["mode"], r["train_sampler"], r["test_sampler"]) for r in live}
     assert cells == {(m, s, t) for m, s in trained for t in rec["test_samplers"]}
-    assert {"07_test_sets.png", "07_shift_matrix_live.png", "07_one_instance.png",
-            "07_mechanism_by_sampler.png"} <= set(rec["figures"])
+    assert {
+        "07_test_sets.png",
+        "07_shift_matrix_live.png",
+        "07_one_instance.png",
+        "07_mechanism_by_sampler.png",
+    } <= set(rec["figures"])

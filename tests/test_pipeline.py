@@ -1,4 +1,5 @@
 """prepare_dataset end to end: CLI, save/load, original-layout export, caching, specs, crash safety."""
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,13 @@ def assert_same_dataset(a, b):
 def cli_out(tmp_path_factory):
     """`python -m xmrec prepare --dataset ml-100k --out DIR --seed 5`, run as a user would."""
     out = tmp_path_factory.mktemp("prep") / "ml100k"
-    run = subprocess.run([PY, "-m", "xmrec", "prepare", "--dataset", "ml-100k", "--out", str(out), "--seed", "5"],
-                         cwd=project_root(), capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [PY, "-m", "xmrec", "prepare", "--dataset", "ml-100k", "--out", str(out), "--seed", "5"],
+        cwd=project_root(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     return out, json.loads(run.stdout)
 
@@ -75,7 +81,7 @@ def test_original_layout_round_trip(cli_out):
         s = ds.split(name)
         # unpadded histories, one-element category lists, as the original
         r = int(np.argmin(s.item_seq_len))
-        assert frame["item_seq"][r] == s.item_seq[r][s.item_seq.shape[1] - s.item_seq_len[r]:].tolist()
+        assert frame["item_seq"][r] == s.item_seq[r][s.item_seq.shape[1] - s.item_seq_len[r] :].tolist()
         assert frame["cate_id"][r] == [s.cate[r]]
         back = read_original_split(out / "original" / f"{name}.pkl", max_seq_len=ds.max_seq_len)
         for f in SPLIT_FIELDS[:6]:
@@ -83,7 +89,7 @@ def test_original_layout_round_trip(cli_out):
         assert (back.neg_pool == -1).all() and (back.neg_n_cates == -1).all()  # not in the original layout
     table = read_item_embeddings(out / "original" / "item_emb_64.txt")
     assert table.shape[1] == 64 and np.array_equal(table, ds.item_emb[: len(table)])
-    assert not ds.item_emb[len(table):].any()  # trailing items without a vector are zero anyway
+    assert not ds.item_emb[len(table) :].any()  # trailing items without a vector are zero anyway
 
 
 def test_load_or_prepare_reuses_a_matching_run(cli_out, monkeypatch, tmp_path):
@@ -147,8 +153,9 @@ def test_empty_market_and_missing_market_raise(tmp_path):
 
 
 def test_tsv_and_synthetic_specs(tmp_path):
-    rows = [(f"u{u}", f"i{(u * 7 + k) % 60}", f"c{k % 3},c{(k + 1) % 3}", 100 + k)
-            for u in range(12) for k in range(14)]
+    rows = [
+        (f"u{u}", f"i{(u * 7 + k) % 60}", f"c{k % 3},c{(k + 1) % 3}", 100 + k) for u in range(12) for k in range(14)
+    ]
     path = tmp_path / "raw.tsv"
     write_tsv(path, rows, header=("user_id", "item_id", "cate_id", "timestamp"))
     ds = prepare_dataset(f"tsv:{path}", max_seq_len=8)

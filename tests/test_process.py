@@ -3,6 +3,7 @@
 The oracle below re-derives every count with plain pandas, step by step, from the raw frame;
 nothing is hard-coded. Real data: MovieLens-100K (fetched once, cached) and the XMRec t1 market.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -17,6 +18,7 @@ from xmrec.data.process import ROLE_TEST, ROLE_VALID, process_interactions
 # ------------------------------------------------------------------------------------------------
 # the oracle
 # ------------------------------------------------------------------------------------------------
+
 
 def oracle(df: pd.DataFrame, labels: pd.Series, cfg: DataConfig) -> dict:
     """Counts after each step, and the kept interactions, computed the slow, obvious way.
@@ -34,8 +36,12 @@ def oracle(df: pd.DataFrame, labels: pd.Series, cfg: DataConfig) -> dict:
         return pairs[pairs.index.isin(frame["item_id"])].map(merged).nunique()
 
     def step(frame):
-        return {"users": frame["user_id"].nunique(), "items": frame["item_id"].nunique(),
-                "categories": n_cates(frame), "interactions": len(frame)}
+        return {
+            "users": frame["user_id"].nunique(),
+            "items": frame["item_id"].nunique(),
+            "categories": n_cates(frame),
+            "interactions": len(frame),
+        }
 
     out = {"raw": {**step(df), "categories": pairs.nunique()}, "category_merge": step(df)}
     d = df.sort_values("timestamp", kind="stable").sort_values("user_id", kind="stable")
@@ -47,8 +53,11 @@ def oracle(df: pd.DataFrame, labels: pd.Series, cfg: DataConfig) -> dict:
     n = d.groupby("user_id")["item_id"].transform("size")
     from_end = d.groupby("user_id").cumcount(ascending=False)
     target = from_end < np.minimum(cfg.n_targets, n - 1)
-    role = np.where(~target, "history", np.where(from_end < cfg.n_test, "test",
-                    np.where(from_end < cfg.n_test + cfg.n_valid, "valid", "train")))
+    role = np.where(
+        ~target,
+        "history",
+        np.where(from_end < cfg.n_test, "test", np.where(from_end < cfg.n_test + cfg.n_valid, "valid", "train")),
+    )
     d = d.assign(role=role)
     n_labels = d["item_id"].map(labels.map(lambda x: len(set(x))))
     for split in ("train", "valid", "test"):
@@ -91,13 +100,14 @@ def check_test_rows(ds, kept: pd.DataFrame, L: int):
         hist = [str(x) for x in seq[:-1][-L:]]
         row = ds.test.item_seq[r]
         assert ds.test.item_seq_len[r] == len(hist)
-        assert (row[:L - len(hist)] == 0).all()
-        assert ds.item_raw_ids[row[L - len(hist):]].tolist() == hist
+        assert (row[: L - len(hist)] == 0).all()
+        assert ds.item_raw_ids[row[L - len(hist) :]].tolist() == hist
 
 
 # ------------------------------------------------------------------------------------------------
 # MovieLens-100K
 # ------------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def ml100k():
@@ -169,6 +179,7 @@ def test_one_instance_per_distinct_merged_id_when_asked(ml100k, ml100k_processed
 # XMRec t1
 # ------------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def t1_raw():
     if markets_dir() is None:
@@ -208,6 +219,7 @@ def test_xmrec_t1_counts_after_each_step_match_pandas(t1_raw):
 # small frames: edge cases of each step
 # ------------------------------------------------------------------------------------------------
 
+
 def frame(rows):
     return pd.DataFrame(rows, columns=["user_id", "item_id", "cate_id", "timestamp"])
 
@@ -240,16 +252,18 @@ def test_empty_category_list_and_separate_category_table():
     res = process_interactions(df, DataConfig(min_user_interactions=0))
     assert "(none)" in res.category_map
     table = pd.DataFrame({"item_id": ["a", "b", "c"], "cate_id": [["z"], ["x", "y"], "x"]})
-    res2 = process_interactions(df.drop(columns="cate_id"), DataConfig(min_user_interactions=0),
-                                item_categories=table)
+    res2 = process_interactions(df.drop(columns="cate_id"), DataConfig(min_user_interactions=0), item_categories=table)
     assert set(res2.category_map) == {"x", "y", "z"}
 
 
-@pytest.mark.parametrize("bad, message", [
-    (lambda df: df.drop(columns="timestamp"), "lack column"),
-    (lambda df: df.assign(timestamp=["x", "y", "z"]), "timestamp"),
-    (lambda df: df.iloc[:0], "no interactions"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (lambda df: df.drop(columns="timestamp"), "lack column"),
+        (lambda df: df.assign(timestamp=["x", "y", "z"]), "timestamp"),
+        (lambda df: df.iloc[:0], "no interactions"),
+    ],
+)
 def test_bad_input_raises_clear_errors(bad, message):
     df = frame([("u", "a", ["x"], 1), ("u", "b", ["x"], 2), ("u", "c", ["x"], 3)])
     with pytest.raises(ValueError, match=message):

@@ -1,4 +1,5 @@
 """Provenance records: git state, versions, config and command; notebook parameters only."""
+
 import json
 
 from xmrec.provenance import PACKAGES, as_markdown, git_state, notebook_parameters, provenance

@@ -2,6 +2,7 @@
 
 Real data: MovieLens-100K and the XMRec t1 market (processed once per module).
 """
+
 from __future__ import annotations
 
 import copy
@@ -75,6 +76,7 @@ def mean_pop(ds, rows_mask) -> float:
 # ------------------------------------------------------------------------------------------------
 # MovieLens-100K
 # ------------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def ml100k_processed():
@@ -181,10 +183,15 @@ def test_retry_cap_falls_back_exactly_and_impossible_lists_raise(ml100k_processe
     check_mixer_rows(ds, 2)
     assert sum(f["exact_fallback_slots"] for f in ds.stats["sampling"]["fallback"].values()) > 0
     # a list longer than its category: the rest spills to the whole catalogue, still valid
-    rows = [(f"u{u}", f"i{(u * 7 + k) % 50}", ["small" if (u * 7 + k) % 50 < 5 else "big"], k)
-            for u in range(20) for k in range(12)]
-    toy = process_interactions(pd.DataFrame(rows, columns=["user_id", "item_id", "cate_id", "timestamp"]),
-                               DataConfig(small_category_max_items=2)).dataset
+    rows = [
+        (f"u{u}", f"i{(u * 7 + k) % 50}", ["small" if (u * 7 + k) % 50 < 5 else "big"], k)
+        for u in range(20)
+        for k in range(12)
+    ]
+    toy = process_interactions(
+        pd.DataFrame(rows, columns=["user_id", "item_id", "cate_id", "timestamp"]),
+        DataConfig(small_category_max_items=2),
+    ).dataset
     spilled = sampled(toy, kind="category", n_neg=8, max_rounds=5)
     check_rows(spilled, 8)
     assert sum(f["spilled_to_catalogue"] for f in spilled.stats["sampling"]["fallback"].values()) > 0
@@ -197,6 +204,7 @@ def test_retry_cap_falls_back_exactly_and_impossible_lists_raise(ml100k_processe
 # ------------------------------------------------------------------------------------------------
 # XMRec t1
 # ------------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def t1_mixer():

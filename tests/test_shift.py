@@ -1,4 +1,5 @@
 """Shift statistics against independent oracles (scipy) and hand-computed cases."""
+
 import numpy as np
 import pytest
 from scipy.spatial.distance import jensenshannon
@@ -29,7 +30,7 @@ def test_category_histograms_match_a_loop():
     expected = np.zeros((2, 4), dtype=int)
     for r, row in enumerate(cand):
         for it in row:
-            for c in idx[ptr[it]:ptr[it + 1]]:
+            for c in idx[ptr[it] : ptr[it + 1]]:
                 expected[r, c] += 1
     np.testing.assert_array_equal(hist, expected)
 

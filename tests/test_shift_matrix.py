@@ -1,5 +1,6 @@
 """The shift matrix and the look inside Ada-Ranker: same test instances under every sampler, the
 paired summary checked by hand, the shift lesson on synthetic data, and the per-list internals."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -47,8 +48,10 @@ def test_summarize_by_hand():
     rows = []
     for seed, (b_m, b_u, a_m, a_u) in {1: (0.80, 0.70, 0.82, 0.75), 2: (0.78, 0.72, 0.79, 0.71)}.items():
         for mode, matched, shifted in (("base", b_m, b_u), ("ada", a_m, a_u)):
-            rows += [{"model": "M", "mode": mode, "train_sampler": "mixer", "test_sampler": t, "seed": seed,
-                      "gauc": v} for t, v in (("mixer", matched), ("uniform", shifted))]
+            rows += [
+                {"model": "M", "mode": mode, "train_sampler": "mixer", "test_sampler": t, "seed": seed, "gauc": v}
+                for t, v in (("mixer", matched), ("uniform", shifted))
+            ]
     s = summarize(pd.DataFrame(rows)).set_index("test_sampler")
     assert list(s.index) == ["mixer", "uniform"]  # matched first
     assert s.loc["uniform", "base_drop_mean"] == pytest.approx(np.mean([0.10, 0.06]))
@@ -58,8 +61,10 @@ def test_summarize_by_hand():
     assert s.loc["uniform", "ada_ahead"] == 1 and s.loc["mixer", "ada_ahead"] == 2
     assert s.loc["mixer", "base_drop_mean"] == 0 and s.loc["mixer", "n_seeds"] == 2
     # a base run whose Ada twin is not recorded yet does not count
-    extra = [{"model": "M", "mode": "base", "train_sampler": "mixer", "test_sampler": t, "seed": 3, "gauc": 0.1}
-             for t in ("mixer", "uniform")]
+    extra = [
+        {"model": "M", "mode": "base", "train_sampler": "mixer", "test_sampler": t, "seed": 3, "gauc": 0.1}
+        for t in ("mixer", "uniform")
+    ]
     again = summarize(pd.DataFrame(rows + extra)).set_index("test_sampler")
     pd.testing.assert_frame_equal(again, s)
 
@@ -108,8 +113,12 @@ def test_inside_lists_matches_the_components(ada_model):
 
 def test_mechanism_frame_hand_computed():
     w = np.array([[0.5, 0.5, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
-    inside = {"scores": np.array([[0.2, 0.9, 0.1], [0.9, 0.2, 0.1]]), "gamma": np.array([[1.0], [2.0]]),
-              "beta": np.array([[0.0], [-1.0]]), "attention.W1": w}
+    inside = {
+        "scores": np.array([[0.2, 0.9, 0.1], [0.9, 0.2, 0.1]]),
+        "gamma": np.array([[1.0], [2.0]]),
+        "beta": np.array([[0.0], [-1.0]]),
+        "attention.W1": w,
+    }
     frame = mechanism_frame({"uniform": inside})
     assert frame["attention_entropy"].tolist() == pytest.approx([1.0, 0.0], abs=1e-9)
     assert frame["top_patch"].tolist() == [0, 0]

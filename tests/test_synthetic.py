@@ -1,4 +1,5 @@
 """The synthetic multi-market generator: shape, invariants, determinism, and a measurable shift."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -69,8 +70,15 @@ def _market_distributions(df: pd.DataFrame):
 
 
 def _mean_pairwise_js(hists) -> float:
-    return float(np.mean([jensenshannon(hists[a], hists[b], base=2) ** 2
-                          for a in range(len(hists)) for b in range(a + 1, len(hists))]))
+    return float(
+        np.mean(
+            [
+                jensenshannon(hists[a], hists[b], base=2) ** 2
+                for a in range(len(hists))
+                for b in range(a + 1, len(hists))
+            ]
+        )
+    )
 
 
 def test_shift_moves_market_popularity_and_category_mix_apart():
@@ -96,9 +104,15 @@ def test_full_focus_keeps_each_user_in_one_category():
     assert (df["cate_id"].map(lambda c: c[0]).groupby(df["user_id"]).nunique() == 1).all()
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"shift": 1.5}, {"n_items": 5, "n_categories": 20}, {"n_users": 0}, {"n_interactions": 0},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"shift": 1.5},
+        {"n_items": 5, "n_categories": 20},
+        {"n_users": 0},
+        {"n_interactions": 0},
+    ],
+)
 def test_bad_arguments_raise(kwargs):
     with pytest.raises(ValueError):
         generate_interactions(**{"n_interactions": 1000, **kwargs})

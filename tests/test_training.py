@@ -1,4 +1,5 @@
 """Training modes, early stopping, checkpoints (strict, resumable), inference and the CLI round trip."""
+
 from __future__ import annotations
 
 import json
@@ -69,8 +70,10 @@ def test_fit_records_history_and_restores_the_best_epoch(base_run, dataset):
 def test_same_seed_same_numbers_other_seed_other_numbers(dataset):
     cfg = TrainConfig(mode="ada", batch_size=64, epochs=2, device="cpu", seed=3)
     runs = [Trainer(MODEL, cfg, progress=False) for _ in range(2)]
-    hist = [[{k: v for k, v in h.items() if "seconds" not in k and k != "samples_per_s"} for h in r.fit(dataset)]
-            for r in runs]
+    hist = [
+        [{k: v for k, v in h.items() if "seconds" not in k and k != "samples_per_s"} for h in r.fit(dataset)]
+        for r in runs
+    ]
     assert hist[0] == hist[1]
     for k, v in weights(runs[0].model).items():
         assert torch.equal(v, runs[1].model.state_dict()[k]), k
@@ -108,8 +111,9 @@ def test_early_stopping_and_callbacks(dataset):
 @pytest.mark.parametrize("freeze", [True, False])
 def test_finetune_from_base_and_freeze(freeze, base_run, dataset):
     out, base = base_run
-    cfg = TrainConfig(mode="finetune", freeze=freeze, init=str(out / "checkpoint.pt"), batch_size=64, epochs=2,
-                      device="cpu")
+    cfg = TrainConfig(
+        mode="finetune", freeze=freeze, init=str(out / "checkpoint.pt"), batch_size=64, epochs=2, device="cpu"
+    )
     tuned = Trainer(MODEL, cfg, progress=False)
     tuned.fit(dataset)
     assert "base GRU4Rec" in tuned.init_description
@@ -127,8 +131,9 @@ def test_finetune_from_base_and_freeze(freeze, base_run, dataset):
 
 def test_loading_is_strict_and_says_what_it_loaded(base_run, dataset, tmp_path):
     out, _ = base_run
-    ada_run = Trainer(MODEL, TrainConfig(mode="ada", batch_size=64, epochs=1, device="cpu"), out=tmp_path,
-                      progress=False)
+    ada_run = Trainer(
+        MODEL, TrainConfig(mode="ada", batch_size=64, epochs=1, device="cpu"), out=tmp_path, progress=False
+    )
     ada_run.fit(dataset)
     ada_payload = read_checkpoint(tmp_path / "checkpoint.pt")
     base_model = build_model(MODEL, dataset.n_items, dataset.n_users)
@@ -140,8 +145,9 @@ def test_loading_is_strict_and_says_what_it_loaded(base_run, dataset, tmp_path):
     model, payload = load_model(tmp_path / "checkpoint.pt")
     assert model.ada is not None and payload["description"].startswith("Ada-Ranker GRU4Rec")
     with pytest.raises(ValueError, match="fine-tuning starts from a base checkpoint"):
-        Trainer(MODEL, TrainConfig(mode="finetune", init=str(tmp_path / "checkpoint.pt"), epochs=1),
-                progress=False).fit(dataset)
+        Trainer(
+            MODEL, TrainConfig(mode="finetune", init=str(tmp_path / "checkpoint.pt"), epochs=1), progress=False
+        ).fit(dataset)
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="junk.pt"):
         load_model(tmp_path / "junk.pt")
@@ -149,12 +155,15 @@ def test_loading_is_strict_and_says_what_it_loaded(base_run, dataset, tmp_path):
     assert z["z"].shape == (len(dataset.test), DIM)
 
 
-@pytest.mark.parametrize("model_cfg, train_cfg, message", [
-    (ModelConfig(ada=True), TrainConfig(mode="base"), "mode 'base'"),
-    (ModelConfig(), TrainConfig(mode="finetune"), "needs TrainConfig.init"),
-    (ModelConfig(), TrainConfig(mode="ada", freeze=True), "freeze"),
-    (ModelConfig(), TrainConfig(mode="adaptive"), "mode must be one of"),
-])
+@pytest.mark.parametrize(
+    "model_cfg, train_cfg, message",
+    [
+        (ModelConfig(ada=True), TrainConfig(mode="base"), "mode 'base'"),
+        (ModelConfig(), TrainConfig(mode="finetune"), "needs TrainConfig.init"),
+        (ModelConfig(), TrainConfig(mode="ada", freeze=True), "freeze"),
+        (ModelConfig(), TrainConfig(mode="adaptive"), "mode must be one of"),
+    ],
+)
 def test_bad_settings_raise_clear_errors(model_cfg, train_cfg, message, dataset):
     with pytest.raises(ValueError, match=message):
         Trainer(model_cfg, train_cfg, progress=False).fit(dataset)
@@ -165,8 +174,25 @@ def test_cli_train_then_evaluate_round_trip(dataset, tmp_path, capsys):
 
     data = save(dataset, tmp_path / "data")
     run = tmp_path / "run"
-    args = ["train", "--model", "SASRec", "--mode", "ada", "--data", str(data), "--out", str(run), "--epochs", "2",
-            "--batch-size", "64", "--device", "cpu", "--seed", "11"]
+    args = [
+        "train",
+        "--model",
+        "SASRec",
+        "--mode",
+        "ada",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "64",
+        "--device",
+        "cpu",
+        "--seed",
+        "11",
+    ]
     assert main(args) == 0
     trained = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     written = json.loads((run / "metrics.json").read_text())
@@ -178,8 +204,22 @@ def test_cli_train_then_evaluate_round_trip(dataset, tmp_path, capsys):
     assert len(json.loads((run / "history.json").read_text())) == 2
     assert json.loads((run / "config.json").read_text())["model"]["ada"] is True
     scores_out = tmp_path / "scores.npy"
-    assert main(["evaluate", "--checkpoint", str(run / "checkpoint.pt"), "--data", str(data), "--device", "cpu",
-                 "--scores-out", str(scores_out)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--checkpoint",
+                str(run / "checkpoint.pt"),
+                "--data",
+                str(data),
+                "--device",
+                "cpu",
+                "--scores-out",
+                str(scores_out),
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     assert "loaded Ada-Ranker SASRec" in captured.err
     evaluated = json.loads(captured.out.strip().splitlines()[-1])
@@ -187,28 +227,41 @@ def test_cli_train_then_evaluate_round_trip(dataset, tmp_path, capsys):
     assert evaluate(np.load(scores_out)) == pytest.approx(trained, abs=1e-12)
     # the same test set in the original pickle layout gives the same figures
     export_original(dataset, tmp_path / "original")
-    from_pickle = evaluate_checkpoint(run / "checkpoint.pt", tmp_path / "original" / "test.pkl", device="cpu",
-                                      verbose=False)
+    from_pickle = evaluate_checkpoint(
+        run / "checkpoint.pt", tmp_path / "original" / "test.pkl", device="cpu", verbose=False
+    )
     assert from_pickle == pytest.approx(trained, abs=1e-12)
     assert main(["evaluate", "--checkpoint", str(tmp_path / "missing.pt"), "--data", str(data)]) == 2
 
 
 def test_train_run_accepts_a_dataset_and_model_switches(dataset, tmp_path):
-    metrics = train_run(dataset, tmp_path, ModelConfig(name="MF", dim=DIM, identity_patches=True, mean_z_at_eval=True),
-                        TrainConfig(mode="ada", epochs=1, device="cpu", batch_size=64), progress=False)
-    assert metrics["gauc"] == pytest.approx(evaluate_checkpoint(tmp_path / "checkpoint.pt", save(dataset, tmp_path / "d"),
-                                                               device="cpu", verbose=False)["gauc"], abs=1e-12)
+    metrics = train_run(
+        dataset,
+        tmp_path,
+        ModelConfig(name="MF", dim=DIM, identity_patches=True, mean_z_at_eval=True),
+        TrainConfig(mode="ada", epochs=1, device="cpu", batch_size=64),
+        progress=False,
+    )
+    assert metrics["gauc"] == pytest.approx(
+        evaluate_checkpoint(tmp_path / "checkpoint.pt", save(dataset, tmp_path / "d"), device="cpu", verbose=False)[
+            "gauc"
+        ],
+        abs=1e-12,
+    )
     cfg = json.loads((tmp_path / "config.json").read_text())
     assert cfg["model"]["identity_patches"] and cfg["n_ada_params"] > 0
 
 
-@pytest.mark.parametrize("flag, value", [("--epochs", "0"), ("--epochs", "-1"), ("--batch-size", "-5"),
-                                         ("--patience", "0")])
+@pytest.mark.parametrize(
+    "flag, value", [("--epochs", "0"), ("--epochs", "-1"), ("--batch-size", "-5"), ("--patience", "0")]
+)
 def test_cli_refuses_settings_that_train_nothing(dataset, tmp_path, capsys, flag, value):
     data = save(dataset, tmp_path / "data")
     run = tmp_path / "run"
-    assert main(["train", "--model", "GRU4Rec", "--data", str(data), "--out", str(run), "--device", "cpu",
-                 flag, value]) == 2
+    assert (
+        main(["train", "--model", "GRU4Rec", "--data", str(data), "--out", str(run), "--device", "cpu", flag, value])
+        == 2
+    )
     err = capsys.readouterr().err
     assert "TrainConfig." in err and ">= 1" in err
     assert not (run / "metrics.json").exists()  # no figures for a model that was never trained

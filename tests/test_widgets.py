@@ -1,4 +1,5 @@
 """xmrec.widgets: controls built from config fields, observers, and the ablation panel's Run button."""
+
 import ipywidgets as widgets
 import numpy as np
 import pytest
@@ -39,10 +40,17 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def panel(tmp_path_factory):
-    exp = xp.Experiment("synthetic", interactions=20_000, max_seq_len=10,
-                        data_cfg=DataConfig(small_category_max_items=20),
-                        train=TrainConfig(batch_size=128, epochs=1, patience=1), max_train_lists=200,
-                        max_eval_lists=100, runs_dir=tmp_path_factory.mktemp("runs"), progress=False)
+    exp = xp.Experiment(
+        "synthetic",
+        interactions=20_000,
+        max_seq_len=10,
+        data_cfg=DataConfig(small_category_max_items=20),
+        train=TrainConfig(batch_size=128, epochs=1, patience=1),
+        max_train_lists=200,
+        max_eval_lists=100,
+        runs_dir=tmp_path_factory.mktemp("runs"),
+        progress=False,
+    )
     return AblationPanel(exp, seed=3)
 
 
@@ -75,9 +83,11 @@ def test_run_button_trains_and_updates_the_table(panel):
     assert "my ada" in set(results["label"])
     table = panel.experiment.table()
     assert results.set_index("label").loc["my ada", "gauc_mean"] == pytest.approx(
-        table.loc[table["label"] == "my ada", "gauc"].mean())  # the panel shows the run's own figure
+        table.loc[table["label"] == "my ada", "gauc"].mean()
+    )  # the panel shows the run's own figure
     assert panel.experiment.latest("my ada").metrics["gauc"] == pytest.approx(
-        float(np.mean(panel.experiment.latest("my ada").per_list["gauc"])))
+        float(np.mean(panel.experiment.latest("my ada").per_list["gauc"]))
+    )
     assert "my ada" in panel.status.value and "gauc" in panel.status.value
     assert not panel.run_button.disabled
 

@@ -21,6 +21,7 @@ Needs Playwright in its own venv and a system Chromium (no ``playwright install`
 
 Screenshots and the server log go to ``--out`` (default /tmp/jlcheck). Exits 1 with a message on the first failed check.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,10 @@ JUPYTER = ROOT / ".venv" / "bin" / "jupyter"
 ALL = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))  # every numbered notebook
 WIDGET_FAILURES = ("Error displaying widget", "Loading widget...")
 # JupyterLab settings for the run: every cell in the DOM (no windowing), no news/update toasts
-SETTINGS = {"@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
-            "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False}}
+SETTINGS = {
+    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
+    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+}
 
 
 # share of an <img>'s pixels that are not near-white (a blank plot is ~0)
@@ -78,10 +81,17 @@ class Lab:
             path = tmp / "settings" / f"{plugin}.jupyterlab-settings"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(values))
-        cmd = [str(JUPYTER), "lab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--port={self.port}",
-               f"--ServerApp.token={self.token}", f"--ServerApp.root_dir={ROOT}",
-               f"--LabServerApp.user_settings_dir={tmp / 'settings'}",
-               f"--LabServerApp.workspaces_dir={tmp / 'workspaces'}"]
+        cmd = [
+            str(JUPYTER),
+            "lab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--port={self.port}",
+            f"--ServerApp.token={self.token}",
+            f"--ServerApp.root_dir={ROOT}",
+            f"--LabServerApp.user_settings_dir={tmp / 'settings'}",
+            f"--LabServerApp.workspaces_dir={tmp / 'workspaces'}",
+        ]
         if os.geteuid() == 0:
             cmd.append("--allow-root")
         self.log_path = log
@@ -92,8 +102,10 @@ class Lab:
                 self.api("status")
                 break
             except OSError:
-                check(self.proc.poll() is None and time.time() < deadline,
-                      f"JupyterLab did not start; log: {self.log_path}")
+                check(
+                    self.proc.poll() is None and time.time() < deadline,
+                    f"JupyterLab did not start; log: {self.log_path}",
+                )
                 time.sleep(1)
 
     def url(self, path: str) -> str:
@@ -127,13 +139,18 @@ class Lab:
 def smoke_copy(name: str, tmp: Path) -> Path:
     """``notebooks/_jlcheck_NN.ipynb``: ``name`` with SMOKE and temporary output folders."""
     nb = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())
-    params = {"SMOKE": True, "FIGURES_DIR": str(tmp / "figures"), "RUNS_DIR": str(tmp / "runs"),
-              "PROCESSED_DIR": str(tmp / "processed")}
+    params = {
+        "SMOKE": True,
+        "FIGURES_DIR": str(tmp / "figures"),
+        "RUNS_DIR": str(tmp / "runs"),
+        "PROCESSED_DIR": str(tmp / "processed"),
+    }
     cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
     src = "".join(cell["source"])
     for key, value in params.items():
-        src = re.sub(rf"^{key} = .*$", f"{key} = {value!r}  # set by tools/check_jupyterlab.py", src,
-                     count=1, flags=re.M)
+        src = re.sub(
+            rf"^{key} = .*$", f"{key} = {value!r}  # set by tools/check_jupyterlab.py", src, count=1, flags=re.M
+        )
     check("SMOKE = True" in src, f"{name}: no `SMOKE = ...` line in its parameters cell")
     cell["source"] = src
     copy = ROOT / "notebooks" / f"_jlcheck_{name[:2]}.ipynb"
@@ -159,8 +176,11 @@ def run_all(page: Page, lab: Lab, name: str, timeout: float) -> float:
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
     start, quiet = time.time(), 0
-    page.wait_for_function("() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
-                           ".some(p => /\\[[*0-9]+\\]/.test(p.textContent))", timeout=30_000)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
+        ".some(p => /\\[[*0-9]+\\]/.test(p.textContent))",
+        timeout=30_000,
+    )
     while quiet < 3:  # three calm polls in a row: no queued or running cell, and an idle kernel
         check(time.time() - start < timeout, f"{name}: still running after {timeout:.0f} s")
         time.sleep(2)
@@ -219,21 +239,32 @@ def check_panel(page: Page, out: Path) -> None:
     status = panel.locator(".widget-html", has_text="+film_per_dim")
     deadline = time.time() + 300
     while rows.count() <= n_rows:
-        check(time.time() < deadline, f"06: table still has {rows.count()} rows 300 s after the click; "
-                                      f"status: {panel.locator('.widget-html').all_inner_texts()}")
+        check(
+            time.time() < deadline,
+            f"06: table still has {rows.count()} rows 300 s after the click; "
+            f"status: {panel.locator('.widget-html').all_inner_texts()}",
+        )
         check("failed:" not in panel.inner_text(), f"06: the run failed: {panel.inner_text()[-1500:]}")
         time.sleep(2)
-    page.wait_for_function("([el, src]) => { const i = el.querySelector('img'); return i && i.src !== src; }",
-                           arg=[panel.element_handle(), before_src], timeout=60_000)
+    page.wait_for_function(
+        "([el, src]) => { const i = el.querySelector('img'); return i && i.src !== src; }",
+        arg=[panel.element_handle(), before_src],
+        timeout=60_000,
+    )
     ink = plot.evaluate(INK)
-    print(f"  click -> new row and new plot ({ink:.1%} ink) in {time.time() - start:.0f} s; status: "
-          f"{[t for t in status.all_inner_texts() if 'test' in t]}")
+    print(
+        f"  click -> new row and new plot ({ink:.1%} ink) in {time.time() - start:.0f} s; status: "
+        f"{[t for t in status.all_inner_texts() if 'test' in t]}"
+    )
     check(rows.count() == n_rows + 1, f"06: table went from {n_rows} to {rows.count()} rows, expected +1")
     check(panel.locator(".dataframe", has_text="+film_per_dim").count(), "06: new row is not the clicked variant")
     check(buttons.is_enabled(), "06: the Run button stayed disabled after the run")
     panel.screenshot(path=out / "06_panel_after_click.png")
-    check(ink > 0.5 * ink_before, f"06: the plot redrawn by the click is blank or cut: {ink:.2%} of its "
-                                  f"pixels not white, {ink_before:.2%} before the click")
+    check(
+        ink > 0.5 * ink_before,
+        f"06: the plot redrawn by the click is blank or cut: {ink:.2%} of its "
+        f"pixels not white, {ink_before:.2%} before the click",
+    )
 
 
 def check_notebook(browser, lab: Lab, name: str, tmp: Path, out: Path, timeout: float) -> float:

@@ -2,4 +2,5 @@
 
 Ada-Ranker (SIGIR 2022) and the WSDM Cup 2022 cross-market recommendation pipeline, re-implemented.
 """
+
 __version__ = "0.1.0"

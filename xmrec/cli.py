@@ -2,6 +2,7 @@
 
 The only place in the kit that parses command-line arguments.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,9 +14,18 @@ from pathlib import Path
 from xmrec.io import writable_file, writable_folder
 
 PREPARE_FLAGS = {"data.max_seq_len": "max_seq_len"}  # config key -> argparse dest of the flag that sets it
-TRAIN_FLAGS = {"model.name": "model", "train.mode": "mode", "train.freeze": "freeze", "train.init": "init",
-               "train.epochs": "epochs", "train.seed": "seed", "train.device": "device",
-               "train.batch_size": "batch_size", "train.patience": "patience", "train.amp": "amp"}
+TRAIN_FLAGS = {
+    "model.name": "model",
+    "train.mode": "mode",
+    "train.freeze": "freeze",
+    "train.init": "init",
+    "train.epochs": "epochs",
+    "train.seed": "seed",
+    "train.device": "device",
+    "train.batch_size": "batch_size",
+    "train.patience": "patience",
+    "train.amp": "amp",
+}
 
 
 def _configs(args, sections, flags: dict):
@@ -35,8 +45,15 @@ def _prepare(args) -> int:
     cfg, _ = _configs(args, ("data", "sampler", "embedding"), PREPARE_FLAGS)
     writable_folder(args.out)
     ds = prepare_dataset(
-        args.dataset, args.out, seed=args.seed, data_dir=args.data_dir, interactions=args.interactions,
-        data_cfg=cfg["data"], sampler_cfg=cfg["sampler"], emb_cfg=cfg["embedding"], progress=True,
+        args.dataset,
+        args.out,
+        seed=args.seed,
+        data_dir=args.data_dir,
+        interactions=args.interactions,
+        data_cfg=cfg["data"],
+        sampler_cfg=cfg["sampler"],
+        emb_cfg=cfg["embedding"],
+        progress=True,
     )
     print(json.dumps(ds.stats, indent=2))
     return 0
@@ -46,8 +63,14 @@ def _train(args) -> int:
     from xmrec.training import train_run
 
     cfg, explicit = _configs(args, ("model", "train"), TRAIN_FLAGS)
-    metrics = train_run(args.data, args.out, cfg["model"], cfg["train"],
-                        match_embedding_dim="model.dim" not in explicit, command=sys.argv)
+    metrics = train_run(
+        args.data,
+        args.out,
+        cfg["model"],
+        cfg["train"],
+        match_embedding_dim="model.dim" not in explicit,
+        command=sys.argv,
+    )
     print(json.dumps({k: v for k, v in metrics.items() if k != "provenance"}))
     return 0
 
@@ -57,8 +80,9 @@ def _evaluate(args) -> int:
 
     if args.scores_out is not None:
         writable_file(args.scores_out, "--scores-out file")
-    metrics = evaluate_checkpoint(args.checkpoint, args.data, split=args.split, device=args.device,
-                                  scores_out=args.scores_out)
+    metrics = evaluate_checkpoint(
+        args.checkpoint, args.data, split=args.split, device=args.device, scores_out=args.scores_out
+    )
     print(json.dumps(metrics))
     return 0
 
@@ -71,8 +95,13 @@ def _crossmarket(args) -> int:
 
     config = replace(CrossMarketConfig.smoke() if args.smoke else CrossMarketConfig(), ties=args.ties)
     result = run_crossmarket(
-        target=args.target, data_dir=args.data_dir, out=args.out, valid_run=args.valid_run,
-        test_run=args.test_run, seed=args.seed, config=config,
+        target=args.target,
+        data_dir=args.data_dir,
+        out=args.out,
+        valid_run=args.valid_run,
+        test_run=args.test_run,
+        seed=args.seed,
+        config=config,
     )
     print(json.dumps(result))
     return 0
@@ -127,23 +156,38 @@ def _doc(key: str) -> str:
     from xmrec.overrides import DEFAULT_PRESET, PRESETS, SECTIONS, default_of
 
     section, name = key.split(".", 1)
-    others = [f"{p}: {v[key]}" for p, v in ((p, pr.values) for p, pr in PRESETS.items())
-              if p != DEFAULT_PRESET and key in v and v[key] != default_of(key)]
-    return (f"{field_docs(SECTIONS[section])[name]} (default: {default_of(key)}"
-            + (f"; {', '.join(others)}" if others else "") + ")")
+    others = [
+        f"{p}: {v[key]}"
+        for p, v in ((p, pr.values) for p, pr in PRESETS.items())
+        if p != DEFAULT_PRESET and key in v and v[key] != default_of(key)
+    ]
+    return (
+        f"{field_docs(SECTIONS[section])[name]} (default: {default_of(key)}"
+        + (f"; {', '.join(others)}" if others else "")
+        + ")"
+    )
 
 
 def _add_config_options(s, sections) -> None:
     """``--preset`` and ``--set`` for a command that reads the configs of ``sections``."""
     from xmrec.overrides import DEFAULT_PRESET, PRESETS, SECTIONS
 
-    s.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET,
-                   help="named settings: " + "; ".join(f"{n}: {p.doc}" for n, p in PRESETS.items())
-                        + f" (default: {DEFAULT_PRESET})")
-    s.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE",
-                   help="set any config field, repeatable: " + ", ".join(f"{x}.FIELD ({SECTIONS[x].__name__})"
-                                                                           for x in sections)
-                        + "; `python -m xmrec list` shows every field")
+    s.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        default=DEFAULT_PRESET,
+        help="named settings: "
+        + "; ".join(f"{n}: {p.doc}" for n, p in PRESETS.items())
+        + f" (default: {DEFAULT_PRESET})",
+    )
+    s.add_argument(
+        "--set",
+        action="append",
+        metavar="SECTION.FIELD=VALUE",
+        help="set any config field, repeatable: "
+        + ", ".join(f"{x}.FIELD ({SECTIONS[x].__name__})" for x in sections)
+        + "; `python -m xmrec list` shows every field",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,11 +202,21 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("prepare", help="process a dataset: filter, remap, split, sample negatives, word2vec")
     s.add_argument("--dataset", required=True, help=f"one of: {' | '.join(DATASET_SPECS)}")
     s.add_argument("--out", required=True, type=Path, help="output folder")
-    s.add_argument("--seed", type=int, default=SamplerConfig.seed,
-                   help=f"seeds the sampler, word2vec and the synthetic generator (default: {SamplerConfig.seed})")
-    s.add_argument("--data-dir", type=Path, default=None,
-                   help="folder holding the XMRec market folders (default: XMREC_MARKETS_DIR or ../shared)")
-    s.add_argument("--interactions", type=int, default=100_000, help="synthetic: number of interactions (default: 100000)")
+    s.add_argument(
+        "--seed",
+        type=int,
+        default=SamplerConfig.seed,
+        help=f"seeds the sampler, word2vec and the synthetic generator (default: {SamplerConfig.seed})",
+    )
+    s.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="folder holding the XMRec market folders (default: XMREC_MARKETS_DIR or ../shared)",
+    )
+    s.add_argument(
+        "--interactions", type=int, default=100_000, help="synthetic: number of interactions (default: 100000)"
+    )
     s.add_argument("--max-seq-len", type=int, default=None, help=_doc("data.max_seq_len"))
     _add_config_options(s, ("data", "sampler", "embedding"))
     s.set_defaults(func=_prepare)
@@ -174,9 +228,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--init", type=Path, default=None, help=_doc("train.init"))
     s.add_argument("--data", required=True, type=Path, help="output folder of `xmrec prepare`")
     s.add_argument("--out", required=True, type=Path, help="run folder (checkpoint, metrics, history)")
-    for flag, key, kind in (("--epochs", "train.epochs", int), ("--seed", "train.seed", int),
-                            ("--device", "train.device", str), ("--batch-size", "train.batch_size", int),
-                            ("--patience", "train.patience", int)):
+    for flag, key, kind in (
+        ("--epochs", "train.epochs", int),
+        ("--seed", "train.seed", int),
+        ("--device", "train.device", str),
+        ("--batch-size", "train.batch_size", int),
+        ("--patience", "train.patience", int),
+    ):
         s.add_argument(flag, type=kind, default=None, help=_doc(key))
     s.add_argument("--amp", action="store_true", default=None, help=_doc("train.amp"))
     _add_config_options(s, ("model", "train"))
@@ -184,8 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("evaluate", help="score a split with a trained checkpoint")
     s.add_argument("--checkpoint", required=True, type=Path, help="checkpoint.pt of a training run")
-    s.add_argument("--data", required=True, type=Path,
-                   help="output folder of `xmrec prepare`, or a test.pkl in the original layout")
+    s.add_argument(
+        "--data",
+        required=True,
+        type=Path,
+        help="output folder of `xmrec prepare`, or a test.pkl in the original layout",
+    )
     s.add_argument("--split", default="test", choices=["train", "valid", "test"], help="split to score (default: test)")
     s.add_argument("--device", default="auto", help="auto (cuda > mps > cpu) or a torch device string (default: auto)")
     s.add_argument("--scores-out", type=Path, default=None, help="also save the score matrix (.npy)")
@@ -197,16 +259,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, type=Path, help="output folder (features, predictions, submission)")
     s.add_argument("--valid-run", type=Path, default=None, help="override the market's valid_run.tsv")
     s.add_argument("--test-run", type=Path, default=None, help="override the market's test_run.tsv")
-    s.add_argument("--seed", type=int, default=2022, help="seeds candidate sampling, scorers, folds and LightGBM "
-                                                             "(default: 2022)")
+    s.add_argument(
+        "--seed", type=int, default=2022, help="seeds candidate sampling, scorers, folds and LightGBM (default: 2022)"
+    )
     s.add_argument("--smoke", action="store_true", help="small and fast settings")
-    s.add_argument("--ties", choices=["mean", "trec"], default="mean",
-                   help="tie rule of the validation metrics: mean (mean tied rank) or trec (the official scorer's "
-                        "trec_eval, needs pytrec-eval-terrier) (default: mean)")
+    s.add_argument(
+        "--ties",
+        choices=["mean", "trec"],
+        default="mean",
+        help="tie rule of the validation metrics: mean (mean tied rank) or trec (the official scorer's "
+        "trec_eval, needs pytrec-eval-terrier) (default: mean)",
+    )
     s.set_defaults(func=_crossmarket)
 
-    s = sub.add_parser("list", help="models, training modes, samplers, dataset specs, Ada-Ranker switches, presets "
-                                   "and --set keys")
+    s = sub.add_parser(
+        "list", help="models, training modes, samplers, dataset specs, Ada-Ranker switches, presets and --set keys"
+    )
     s.set_defaults(func=_list)
 
     s = sub.add_parser("demo", help="run every notebook top to bottom, writing figures/")

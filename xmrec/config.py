@@ -3,6 +3,7 @@
 Defaults reproduce the papers (Ada-Ranker, SIGIR 2022; WSDM Cup 2022 XMRec winner). Ablations
 derive variants with ``dataclasses.replace``; widgets and notebook parameters map onto fields.
 """
+
 from __future__ import annotations
 
 import os
@@ -10,8 +11,18 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 __all__ = [
-    "DataConfig", "SamplerConfig", "EmbeddingConfig", "ModelConfig", "TrainConfig",
-    "project_root", "data_dir", "markets_dir", "resolve_device", "asdict", "replace", "field_docs",
+    "DataConfig",
+    "SamplerConfig",
+    "EmbeddingConfig",
+    "ModelConfig",
+    "TrainConfig",
+    "project_root",
+    "data_dir",
+    "markets_dir",
+    "resolve_device",
+    "asdict",
+    "replace",
+    "field_docs",
 ]
 
 

@@ -22,6 +22,7 @@ of the same two run one after the other with 2 threads (``benchmarks/parallel_ru
 depends only on its own seed, so the numbers do not depend on which worker trained it; a run
 trained with one thread can differ from a 2-thread run in the last float digits.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -49,13 +50,37 @@ from xmrec.models import Ranker
 from xmrec.shift import list_divergence
 from xmrec.training import MODES, Trainer, distributions
 
-__all__ = ["ADA_SWITCHES", "METRICS", "MODE_NAMES", "POOL_NAMES", "Variant", "RunResult", "Experiment",
-           "variant", "grid", "mode_variants", "ablation_variants", "list_features", "summarize", "mean_spread",
-           "seed_gains", "paired_difference", "divergence_bins", "latent_of", "latent_probe"]
+__all__ = [
+    "ADA_SWITCHES",
+    "METRICS",
+    "MODE_NAMES",
+    "POOL_NAMES",
+    "Variant",
+    "RunResult",
+    "Experiment",
+    "variant",
+    "grid",
+    "mode_variants",
+    "ablation_variants",
+    "list_features",
+    "summarize",
+    "mean_spread",
+    "seed_gains",
+    "paired_difference",
+    "divergence_bins",
+    "latent_of",
+    "latent_probe",
+]
 
 METRICS = ("gauc", "ndcg@10", "hit@10", "mrr")  # the four headline metrics of the notebooks
-ADA_SWITCHES = ("use_input_modulation", "use_param_modulation", "mean_z_at_eval", "film_per_dim",
-                "identity_patches", "identity_film")  # ModelConfig fields an ablation flips
+ADA_SWITCHES = (
+    "use_input_modulation",
+    "use_param_modulation",
+    "mean_z_at_eval",
+    "film_per_dim",
+    "identity_patches",
+    "identity_film",
+)  # ModelConfig fields an ablation flips
 MODE_NAMES = ("base", "ada", "finetune", "finetune-frozen")  # the four training modes, by name
 POOL_NAMES = {0: "uniform", 1: "popularity"}  # Split.neg_pool codes
 DONE = "test_metrics.json"  # written last in a run folder: the run finished
@@ -91,9 +116,17 @@ class Variant:
 
     def describe(self) -> dict:
         """Flat columns for the results table."""
-        row = {"label": self.label, "model": self.model.name, "mode": self.mode, "freeze": self.freeze,
-               "ada": self.is_ada, "embedding_init": self.embedding_init, "sampler": self.sampler.kind,
-               "n_neg": self.sampler.n_neg, "popularity_prob": self.sampler.popularity_prob}
+        row = {
+            "label": self.label,
+            "model": self.model.name,
+            "mode": self.mode,
+            "freeze": self.freeze,
+            "ada": self.is_ada,
+            "embedding_init": self.embedding_init,
+            "sampler": self.sampler.kind,
+            "n_neg": self.sampler.n_neg,
+            "popularity_prob": self.sampler.popularity_prob,
+        }
         row.update({k: getattr(self.model, k) if self.is_ada else None for k in ADA_SWITCHES})
         return row
 
@@ -103,8 +136,16 @@ def _without_ada(cfg: ModelConfig) -> ModelConfig:
     return replace(cfg, ada=False, n_patches=default.n_patches, **{k: getattr(default, k) for k in ADA_SWITCHES})
 
 
-def variant(model: str = "GRU4Rec", mode: str = "base", *, freeze: bool = False, label: str | None = None,
-            sampler: SamplerConfig | None = None, embedding_init: bool = True, **model_fields) -> Variant:
+def variant(
+    model: str = "GRU4Rec",
+    mode: str = "base",
+    *,
+    freeze: bool = False,
+    label: str | None = None,
+    sampler: SamplerConfig | None = None,
+    embedding_init: bool = True,
+    **model_fields,
+) -> Variant:
     """A :class:`Variant` from plain arguments; ``model_fields`` set other ``ModelConfig`` fields.
 
     The default label says what differs: ``"GRU4Rec ada"``, ``"GRU4Rec finetune (frozen)"``,
@@ -141,12 +182,14 @@ def ablation_variants(model: str = "GRU4Rec") -> list[Variant]:
     """The default grid of notebook 06, one Ada-Ranker part changed at a time: base, the faithful
     Ada, Ada without FiLM, without parameter modulation, the extractor alone (neither part: it then
     changes nothing), and the authors' initialisation against identity patches and FiLM."""
-    return [variant(model, "base"), variant(model, "ada", label=f"{model} ada (faithful)"),
-            variant(model, "ada", use_input_modulation=False, label=f"{model} ada without FiLM"),
-            variant(model, "ada", use_param_modulation=False, label=f"{model} ada without patches"),
-            variant(model, "ada", use_input_modulation=False, use_param_modulation=False,
-                    label=f"{model} extractor only"),
-            variant(model, "ada", identity_patches=True, identity_film=True, label=f"{model} ada (identity init)")]
+    return [
+        variant(model, "base"),
+        variant(model, "ada", label=f"{model} ada (faithful)"),
+        variant(model, "ada", use_input_modulation=False, label=f"{model} ada without FiLM"),
+        variant(model, "ada", use_param_modulation=False, label=f"{model} ada without patches"),
+        variant(model, "ada", use_input_modulation=False, use_param_modulation=False, label=f"{model} extractor only"),
+        variant(model, "ada", identity_patches=True, identity_film=True, label=f"{model} ada (identity init)"),
+    ]
 
 
 @dataclass
@@ -180,11 +223,21 @@ class Experiment:
     trains a grid's missing runs in that many processes (:meth:`train_ahead`; needs ``data_out``).
     """
 
-    def __init__(self, spec: str = "ml-100k", *, max_seq_len: int | None = 50,
-                 train: TrainConfig = TrainConfig(batch_size=256), data_seed: int = 2022,
-                 max_train_lists: int | None = None, max_eval_lists: int | None = None,
-                 runs_dir: str | Path | None = None, data_out: str | Path | None = None,
-                 progress: bool = True, workers: int = 1, **prepare_kwargs):
+    def __init__(
+        self,
+        spec: str = "ml-100k",
+        *,
+        max_seq_len: int | None = 50,
+        train: TrainConfig = TrainConfig(batch_size=256),
+        data_seed: int = 2022,
+        max_train_lists: int | None = None,
+        max_eval_lists: int | None = None,
+        runs_dir: str | Path | None = None,
+        data_out: str | Path | None = None,
+        progress: bool = True,
+        workers: int = 1,
+        **prepare_kwargs,
+    ):
         if workers < 1:
             raise ValueError(f"Experiment: workers must be at least 1, got {workers}")
         self.spec, self.max_seq_len, self.train_cfg, self.data_seed = spec, max_seq_len, train, data_seed
@@ -204,10 +257,15 @@ class Experiment:
 
     # -- data -------------------------------------------------------------------------------
     def _data_key(self, sampler: SamplerConfig, embedding_init: bool) -> dict:
-        cfg = run_config(self.spec, seed=self.data_seed, max_seq_len=self.max_seq_len, sampler_cfg=sampler,
-                         **self.prepare_kwargs)
-        return {"data": cfg, "max_train_lists": self.max_train_lists, "max_eval_lists": self.max_eval_lists,
-                "embedding_init": embedding_init}
+        cfg = run_config(
+            self.spec, seed=self.data_seed, max_seq_len=self.max_seq_len, sampler_cfg=sampler, **self.prepare_kwargs
+        )
+        return {
+            "data": cfg,
+            "max_train_lists": self.max_train_lists,
+            "max_eval_lists": self.max_eval_lists,
+            "embedding_init": embedding_init,
+        }
 
     def dataset(self, sampler: SamplerConfig = SamplerConfig(), embedding_init: bool = True) -> ProcessedDataset:
         """The (possibly subsampled) dataset a variant with this sampler trains on."""
@@ -216,13 +274,23 @@ class Experiment:
             out = None
             if self.data_out is not None:
                 out = self.data_out / f"{self.spec.replace(':', '-')}-{_digest(self._data_key(sampler, True)['data'])}"
-            ds = load_or_prepare(self.spec, out, seed=self.data_seed, max_seq_len=self.max_seq_len,
-                                 sampler_cfg=sampler, progress=self.progress, **self.prepare_kwargs)
+            ds = load_or_prepare(
+                self.spec,
+                out,
+                seed=self.data_seed,
+                max_seq_len=self.max_seq_len,
+                sampler_cfg=sampler,
+                progress=self.progress,
+                **self.prepare_kwargs,
+            )
             rng = np.random.default_rng(self.data_seed)
-            ds = replace(ds, train=_subset(ds.train, self.max_train_lists, rng),
-                         valid=_subset(ds.valid, self.max_eval_lists, rng),
-                         test=_subset(ds.test, self.max_eval_lists, rng),
-                         item_emb=ds.item_emb if embedding_init else None)
+            ds = replace(
+                ds,
+                train=_subset(ds.train, self.max_train_lists, rng),
+                valid=_subset(ds.valid, self.max_eval_lists, rng),
+                test=_subset(ds.test, self.max_eval_lists, rng),
+                item_emb=ds.item_emb if embedding_init else None,
+            )
             self._data[key] = ds
         return self._data[key]
 
@@ -235,13 +303,18 @@ class Experiment:
 
     # -- runs -------------------------------------------------------------------------------
     def _train_cfg(self, v: Variant, seed: int, init: Path | None) -> TrainConfig:
-        return replace(self.train_cfg, mode=v.mode, freeze=v.freeze, seed=seed,
-                       init=None if init is None else str(init))
+        return replace(
+            self.train_cfg, mode=v.mode, freeze=v.freeze, seed=seed, init=None if init is None else str(init)
+        )
 
     def _run_dir(self, v: Variant, seed: int, init: Path | None) -> Path:
         tc = {k: val for k, val in asdict(self._train_cfg(v, seed, init)).items() if k != "device"}
-        key = {"data": self._data_key(v.sampler, v.embedding_init), "model": asdict(v.model), "train": tc,
-               "cache": RUN_CACHE_VERSION}
+        key = {
+            "data": self._data_key(v.sampler, v.embedding_init),
+            "model": asdict(v.model),
+            "train": tc,
+            "cache": RUN_CACHE_VERSION,
+        }
         return self.runs_dir / f"{v.model.name}-{v.mode}{'-frozen' if v.freeze else ''}-s{seed}-{_digest(key)}"
 
     def _init_of(self, v: Variant, seed: int) -> Path | None:
@@ -273,10 +346,19 @@ class Experiment:
         metrics, lists = evaluate(scores), per_list_metrics(scores)
         atomic_write_text(run_dir / DONE, json.dumps(metrics, indent=2))
         in_worker = self._worker_seconds.get(run_dir)
-        result = RunResult(v, seed, metrics, lists, [dict(h) for h in history],
-                           time.perf_counter() - start + (in_worker or 0.0), trainer.best_epoch,
-                           sum(p.numel() for p in trainer.model.parameters()), trainer.model, run_dir,
-                           reused=done and in_worker is None)
+        result = RunResult(
+            v,
+            seed,
+            metrics,
+            lists,
+            [dict(h) for h in history],
+            time.perf_counter() - start + (in_worker or 0.0),
+            trainer.best_epoch,
+            sum(p.numel() for p in trainer.model.parameters()),
+            trainer.model,
+            run_dir,
+            reused=done and in_worker is None,
+        )
         self.results.append(result)
         return result
 
@@ -288,16 +370,20 @@ class Experiment:
         if self.workers <= 1 or not todo:
             return
         if self.data_out is None:
-            raise ValueError("Experiment(workers > 1) needs data_out: the worker processes read the prepared "
-                             "dataset from disk")
+            raise ValueError(
+                "Experiment(workers > 1) needs data_out: the worker processes read the prepared dataset from disk"
+            )
         for v, _ in todo:  # prepared here, once, before the workers read it
             self.dataset(v.sampler, v.embedding_init)
         threads = max(1, torch.get_num_threads() // self.workers)
         settings = self._settings()
-        bar = tqdm(total=len(todo), desc=f"training in {self.workers} processes", unit="run",
-                   disable=not self.progress)
-        with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=torch.set_num_threads, initargs=(threads,)) as pool:
+        bar = tqdm(total=len(todo), desc=f"training in {self.workers} processes", unit="run", disable=not self.progress)
+        with ProcessPoolExecutor(
+            self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=torch.set_num_threads,
+            initargs=(threads,),
+        ) as pool:
             for phase in ([j for j in todo if j[0].mode != "finetune"], [j for j in todo if j[0].mode == "finetune"]):
                 futures = {pool.submit(_run_in_worker, settings, v, s): (v, s) for v, s in phase}
                 for future in as_completed(futures):
@@ -309,9 +395,18 @@ class Experiment:
 
     def _settings(self) -> dict:
         """The arguments that rebuild this experiment in a worker (same data, same run folders)."""
-        return dict(spec=self.spec, max_seq_len=self.max_seq_len, train=self.train_cfg, data_seed=self.data_seed,
-                    max_train_lists=self.max_train_lists, max_eval_lists=self.max_eval_lists,
-                    runs_dir=str(self.runs_dir), data_out=self.data_out, progress=False, **self.prepare_kwargs)
+        return dict(
+            spec=self.spec,
+            max_seq_len=self.max_seq_len,
+            train=self.train_cfg,
+            data_seed=self.data_seed,
+            max_train_lists=self.max_train_lists,
+            max_eval_lists=self.max_eval_lists,
+            runs_dir=str(self.runs_dir),
+            data_out=self.data_out,
+            progress=False,
+            **self.prepare_kwargs,
+        )
 
     def run_grid(self, variants: Sequence[Variant], seeds: Iterable[int] = (2022,)) -> list[RunResult]:
         """Every variant for every seed (base variants first, so fine-tunes find their checkpoint);
@@ -332,16 +427,29 @@ class Experiment:
         rows = []
         for r in self.results:
             seconds = [h["seconds"] for h in r.history]
-            rows.append({**r.variant.describe(), "seed": r.seed, **r.metrics, "best_epoch": r.best_epoch,
-                         "epochs_run": len(r.history), "train_seconds": float(np.sum(seconds)),
-                         "seconds_per_epoch": float(np.mean(seconds)) if seconds else float("nan"),
-                         "wall_seconds": r.seconds, "reused": r.reused, "n_params": r.n_params})
+            rows.append(
+                {
+                    **r.variant.describe(),
+                    "seed": r.seed,
+                    **r.metrics,
+                    "best_epoch": r.best_epoch,
+                    "epochs_run": len(r.history),
+                    "train_seconds": float(np.sum(seconds)),
+                    "seconds_per_epoch": float(np.mean(seconds)) if seconds else float("nan"),
+                    "wall_seconds": r.seconds,
+                    "reused": r.reused,
+                    "n_params": r.n_params,
+                }
+            )
         return pd.DataFrame(rows)
 
     def history(self) -> pd.DataFrame:
         """One row per run and epoch: label, seed, epoch, train loss and the validation metrics."""
-        rows = [{"label": r.variant.label, "mode": r.variant.mode, "model": r.variant.model.name,
-                 "seed": r.seed, **h} for r in self.results for h in r.history]
+        rows = [
+            {"label": r.variant.label, "mode": r.variant.mode, "model": r.variant.model.name, "seed": r.seed, **h}
+            for r in self.results
+            for h in r.history
+        ]
         return pd.DataFrame(rows)
 
     def per_list(self) -> pd.DataFrame:
@@ -372,8 +480,11 @@ class Experiment:
         for r in reversed(self.results):
             if r.variant.label == label and (seed is None or r.seed == seed):
                 return r
-        raise KeyError(f"no run labelled {label!r}" + (f" for seed {seed}" if seed is not None else "")
-                       + f"; runs: {sorted({r.variant.label for r in self.results})}")
+        raise KeyError(
+            f"no run labelled {label!r}"
+            + (f" for seed {seed}" if seed is not None else "")
+            + f"; runs: {sorted({r.variant.label for r in self.results})}"
+        )
 
 
 def _run_in_worker(settings: dict, v: Variant, seed: int) -> float:
@@ -396,15 +507,19 @@ def list_features(ds: ProcessedDataset, split: str = "test") -> pd.DataFrame:
     """
     s = ds.split(split)
     n_per_item = np.diff(ds.item_cate_ptr)[: ds.n_items + 1]
-    reference = np.bincount(ds.item_cate_idx, weights=np.repeat(ds.item_pop.astype(np.float64), n_per_item),
-                            minlength=ds.n_cates + 1)
-    return pd.DataFrame({
-        "list": np.arange(len(s)),
-        "pool": pd.Categorical([POOL_NAMES.get(int(p), str(p)) for p in s.neg_pool],
-                               categories=list(POOL_NAMES.values())),
-        "n_cates": s.neg_n_cates.astype(int),
-        "divergence": list_divergence(s.candidates(), reference, ds.item_cate_ptr, ds.item_cate_idx, ds.n_cates),
-    })
+    reference = np.bincount(
+        ds.item_cate_idx, weights=np.repeat(ds.item_pop.astype(np.float64), n_per_item), minlength=ds.n_cates + 1
+    )
+    return pd.DataFrame(
+        {
+            "list": np.arange(len(s)),
+            "pool": pd.Categorical(
+                [POOL_NAMES.get(int(p), str(p)) for p in s.neg_pool], categories=list(POOL_NAMES.values())
+            ),
+            "n_cates": s.neg_n_cates.astype(int),
+            "divergence": list_divergence(s.candidates(), reference, ds.item_cate_ptr, ds.item_cate_idx, ds.n_cates),
+        }
+    )
 
 
 def summarize(table: pd.DataFrame, metrics: Sequence[str] = METRICS, by: Sequence[str] = ("label",)) -> pd.DataFrame:
@@ -466,8 +581,7 @@ def paired_difference(per_list: pd.DataFrame, treatment: str, control: str, metr
     paired = t.merge(c, on=keys, suffixes=("", "_control"))
     paired["diff"] = paired[metric] - paired[f"{metric}_control"]
     paired["treatment"], paired["control"] = treatment, control
-    return paired[keys + ["treatment", "control", "pool", "n_cates", "divergence", metric,
-                          f"{metric}_control", "diff"]]
+    return paired[keys + ["treatment", "control", "pool", "n_cates", "divergence", metric, f"{metric}_control", "diff"]]
 
 
 def divergence_bins(values, n_bins: int = 4) -> pd.Categorical:

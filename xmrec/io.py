@@ -1,4 +1,5 @@
 """Atomic file writes (a reader never sees a half-written cache or output) and output paths checked before work."""
+
 from __future__ import annotations
 
 import contextlib

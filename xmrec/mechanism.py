@@ -4,6 +4,7 @@ For every list of a split: the extractor's mean ``mu``, FiLM's ``gamma`` and ``b
 each patch pool puts on its patches, and the scores. Everything is taken at z = mu (the latent's
 mean, not a sample), so the numbers are the model's deterministic reading of the list.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -52,7 +53,9 @@ def inside_lists(model: Ranker, split: Split | SplitTensors, batch_size: int = 2
             if model.ada.film is not None:
                 found["gamma"], found["beta"] = model.ada.film.coefficients(mu)
             if model.ada.patcher is not None:
-                found.update({f"attention.{name}": w for name, w in zip(PATCHED_TENSORS, model.ada.patcher.attention(mu))})
+                found.update(
+                    {f"attention.{name}": w for name, w in zip(PATCHED_TENSORS, model.ada.patcher.attention(mu))}
+                )
             for key, value in found.items():
                 parts.setdefault(key, []).append(value.float().cpu())
     return {k: torch.cat(v).numpy() for k, v in parts.items()}
@@ -65,15 +68,19 @@ def mechanism_frame(inside_by_sampler: dict[str, dict[str, np.ndarray]], tensor:
     frames = []
     for sampler, inside in inside_by_sampler.items():
         scores = inside["scores"]
-        row = {"sampler": sampler, "list": np.arange(len(scores)),
-               "positive_rank": 1 + (scores[:, 1:] > scores[:, :1]).sum(axis=1)}
+        row = {
+            "sampler": sampler,
+            "list": np.arange(len(scores)),
+            "positive_rank": 1 + (scores[:, 1:] > scores[:, :1]).sum(axis=1),
+        }
         if "gamma" in inside:
             row.update(gamma=inside["gamma"].mean(axis=1), beta=inside["beta"].mean(axis=1))
         key = f"attention.{tensor}"
         if key in inside:
             w = inside[key]
-            row.update(attention_entropy=-(w * np.log2(np.clip(w, 1e-12, None))).sum(axis=1),
-                       top_patch=w.argmax(axis=1))
+            row.update(
+                attention_entropy=-(w * np.log2(np.clip(w, 1e-12, None))).sum(axis=1), top_patch=w.argmax(axis=1)
+            )
         frames.append(pd.DataFrame(row))
     out = pd.concat(frames, ignore_index=True)
     out["sampler"] = pd.Categorical(out["sampler"], categories=list(inside_by_sampler))

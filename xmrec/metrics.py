@@ -16,6 +16,7 @@ over ranks 9..13 it gets r = 11 and HR@10 = 0 against 2/5. trec_eval, which the 
 scorer calls, orders ties by document id instead: ``xmrec.crossmarket.evaluation`` offers that rule
 (``ties="trec"``) where the item ids are known.
 """
+
 from __future__ import annotations
 
 import numpy as np

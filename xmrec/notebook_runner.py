@@ -1,4 +1,5 @@
 """Run the numbered notebooks top to bottom (``make demo``) and keep committed notebooks clean."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,13 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict | None = None, time
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / path.name
     pm.execute_notebook(
-        str(path), str(out), parameters=parameters or {}, kernel_name="python3",
-        cwd=str(project_root()), progress_bar=False, request_save_on_cell_execute=False,
+        str(path),
+        str(out),
+        parameters=parameters or {},
+        kernel_name="python3",
+        cwd=str(project_root()),
+        progress_bar=False,
+        request_save_on_cell_execute=False,
         execution_timeout=timeout,
     )
     return out
@@ -52,8 +58,11 @@ def run_all(smoke: bool = False, out_dir: Path | None = None) -> int:
 
 
 def _code_cells_with_outputs(nb: dict) -> list[dict]:
-    return [c for c in nb.get("cells", []) if c.get("cell_type") == "code"
-            and (c.get("outputs") or c.get("execution_count") is not None)]
+    return [
+        c
+        for c in nb.get("cells", [])
+        if c.get("cell_type") == "code" and (c.get("outputs") or c.get("execution_count") is not None)
+    ]
 
 
 def has_outputs(path: Path) -> bool:

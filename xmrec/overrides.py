@@ -10,6 +10,7 @@ command line's default, ``paper-ml10m`` the Ada-Ranker paper's ML-10M settings. 
 defaults, then the preset, then the flags given, then ``--set``; a ``--set`` that contradicts a
 flag given on the same line is refused.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
@@ -19,10 +20,19 @@ from xmrec.config import DataConfig, EmbeddingConfig, ModelConfig, SamplerConfig
 
 __all__ = ["SECTIONS", "PRESETS", "DEFAULT_PRESET", "FIXED", "Preset", "default_of", "parse_set", "resolve"]
 
-SECTIONS = {"data": DataConfig, "sampler": SamplerConfig, "embedding": EmbeddingConfig,
-            "model": ModelConfig, "train": TrainConfig}
-FIXED = {"model.ada": "it follows --mode", "model.max_seq_len": "it follows the dataset's history length",
-         "sampler.seed": "it follows --seed", "embedding.seed": "it follows --seed"}  # keys --set refuses
+SECTIONS = {
+    "data": DataConfig,
+    "sampler": SamplerConfig,
+    "embedding": EmbeddingConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
+}
+FIXED = {
+    "model.ada": "it follows --mode",
+    "model.max_seq_len": "it follows the dataset's history length",
+    "sampler.seed": "it follows --seed",
+    "embedding.seed": "it follows --seed",
+}  # keys --set refuses
 _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 
 
@@ -35,12 +45,20 @@ class Preset:
 
 
 PRESETS = {
-    "small-data": Preset("ML-100K-sized data, the kit's benchmark protocol: histories of 50, batch 256, Adam 1e-3, "
-                         "patience 3", {"data.max_seq_len": 50, "train.batch_size": 256, "train.lr": 1e-3,
-                                        "train.patience": 3, "train.epochs": 100}),
-    "paper-ml10m": Preset("the Ada-Ranker paper on ML-10M: histories of 200, batch 1024, Adam 1e-3, patience 10",
-                          {"data.max_seq_len": 200, "train.batch_size": 1024, "train.lr": 1e-3,
-                           "train.patience": 10, "train.epochs": 100}),
+    "small-data": Preset(
+        "ML-100K-sized data, the kit's benchmark protocol: histories of 50, batch 256, Adam 1e-3, patience 3",
+        {"data.max_seq_len": 50, "train.batch_size": 256, "train.lr": 1e-3, "train.patience": 3, "train.epochs": 100},
+    ),
+    "paper-ml10m": Preset(
+        "the Ada-Ranker paper on ML-10M: histories of 200, batch 1024, Adam 1e-3, patience 10",
+        {
+            "data.max_seq_len": 200,
+            "train.batch_size": 1024,
+            "train.lr": 1e-3,
+            "train.patience": 10,
+            "train.epochs": 100,
+        },
+    ),
 }
 DEFAULT_PRESET = "small-data"
 
@@ -72,8 +90,12 @@ def _parse(cls, name: str, text: str):
             return tuple(int(part) for part in text.split(","))
         return hint(text)
     except ValueError:
-        expected = {"bool": "true or false", "tuple": "comma-separated whole numbers, e.g. 1,4,1,4",
-                    "int": "a whole number", "float": "a number"}.get(_type_name(get_origin(hint) or hint))
+        expected = {
+            "bool": "true or false",
+            "tuple": "comma-separated whole numbers, e.g. 1,4,1,4",
+            "int": "a whole number",
+            "float": "a number",
+        }.get(_type_name(get_origin(hint) or hint))
         raise ValueError(f"{name} of {cls.__name__} expects {expected or _type_name(hint)}, got {text!r}") from None
 
 
@@ -84,13 +106,17 @@ def parse_set(text: str, sections) -> tuple[str, str, object]:
     if not sep or not dot:
         raise ValueError(f"--set {text!r}: expected SECTION.FIELD=VALUE, e.g. train.lr=0.003")
     if section not in sections:
-        raise ValueError(f"--set {text!r}: unknown section {section!r}; this command takes "
-                         + ", ".join(f"{s}. ({SECTIONS[s].__name__})" for s in sections))
+        raise ValueError(
+            f"--set {text!r}: unknown section {section!r}; this command takes "
+            + ", ".join(f"{s}. ({SECTIONS[s].__name__})" for s in sections)
+        )
     cls = SECTIONS[section]
     valid = [f.name for f in fields(cls)]
     if name not in valid:
-        raise ValueError(f"--set {text!r}: {cls.__name__} has no field {name!r}; valid keys: "
-                         + ", ".join(f"{section}.{v}" for v in valid))
+        raise ValueError(
+            f"--set {text!r}: {cls.__name__} has no field {name!r}; valid keys: "
+            + ", ".join(f"{section}.{v}" for v in valid)
+        )
     if f"{section}.{name}" in FIXED:
         raise ValueError(f"--set {text!r}: {section}.{name} cannot be set: {FIXED[f'{section}.{name}']}")
     try:
@@ -99,8 +125,7 @@ def parse_set(text: str, sections) -> tuple[str, str, object]:
         raise ValueError(f"--set {text!r}: {err}") from None
 
 
-def resolve(sections, preset: str = DEFAULT_PRESET, flags: dict | None = None,
-            sets=()) -> tuple[dict, set[str]]:
+def resolve(sections, preset: str = DEFAULT_PRESET, flags: dict | None = None, sets=()) -> tuple[dict, set[str]]:
     """The configs of ``sections`` ({section: config}) and the keys set explicitly (flags, ``--set``).
 
     ``flags`` maps ``"section.field"`` to ``(option string, value)``; a value of None means the

@@ -3,6 +3,7 @@
 Helpers take ``ax=None`` (a new figure when omitted) and return ``(fig, ax)``; nothing draws on
 matplotlib's global current axes, so notebooks can compose panels freely.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,8 +22,9 @@ def set_theme() -> None:
     import seaborn as sns
 
     sns.set_theme(context="talk", style="whitegrid", palette=PALETTE, font_scale=0.8)
-    matplotlib.rcParams.update({"figure.dpi": 100, "savefig.dpi": 130, "savefig.bbox": "tight",
-                                "axes.titleweight": "bold"})
+    matplotlib.rcParams.update(
+        {"figure.dpi": 100, "savefig.dpi": 130, "savefig.bbox": "tight", "axes.titleweight": "bold"}
+    )
 
 
 def figures_dir(smoke: bool = False) -> Path:
@@ -52,6 +54,7 @@ def save_figure(fig, name: str, folder: Path | None = None) -> Path:
 
 # --- Figures of notebooks 01 (data preparation) and 02 (distribution shift) ---------------------
 
+
 def colors_for(names) -> dict:
     """A stable colour per name (samplers, markets, categories), in the kit's palette."""
     import seaborn as sns
@@ -65,8 +68,7 @@ def sampler_colors() -> dict:
     import seaborn as sns
 
     pal = sns.color_palette(PALETTE)
-    return {"uniform": pal[0], "popularity": pal[1], "category": pal[2], "mixer": pal[4],
-            "positives": (0.2, 0.2, 0.2)}
+    return {"uniform": pal[0], "popularity": pal[1], "category": pal[2], "mixer": pal[4], "positives": (0.2, 0.2, 0.2)}
 
 
 def category_labels(ds) -> list[str]:
@@ -84,8 +86,15 @@ def category_labels(ds) -> list[str]:
     return names
 
 
-def grouped_bars(values, ax=None, ylabel: str = "", labels=None, title: str | None = None,
-                 colors: dict | None = None, legend: bool = True):
+def grouped_bars(
+    values,
+    ax=None,
+    ylabel: str = "",
+    labels=None,
+    title: str | None = None,
+    colors: dict | None = None,
+    legend: bool = True,
+):
     """Side-by-side bars: ``values`` rows are the x groups, columns the series (a DataFrame).
 
     ``labels`` (same shape, strings) is written on top of each bar; default: the values.
@@ -99,8 +108,13 @@ def grouped_bars(values, ax=None, ylabel: str = "", labels=None, title: str | No
         heights = values[col].to_numpy(dtype=float)
         bars = ax.bar(x + (k - (n - 1) / 2) * width, heights, width, label=str(col), color=colors[col])
         text = (labels[col] if labels is not None else values[col]).tolist()
-        ax.bar_label(bars, labels=[f"{t:,.0f}" if isinstance(t, (int, float)) else str(t) for t in text],
-                     padding=3, fontsize="x-small", rotation=90 if n > 1 else 0)
+        ax.bar_label(
+            bars,
+            labels=[f"{t:,.0f}" if isinstance(t, (int, float)) else str(t) for t in text],
+            padding=3,
+            fontsize="x-small",
+            rotation=90 if n > 1 else 0,
+        )
     ax.set_xticks(x, [str(i) for i in values.index])
     ax.set_ylabel(ylabel)
     ax.margins(y=0.3 if n > 1 else 0.15)
@@ -119,13 +133,17 @@ def category_sizes(items_per_label, threshold: int, ax=None, title: str | None =
     sizes = items_per_label.sort_values()
     palette = colors_for(["kept", "merged"])
     kept = sizes.to_numpy() > threshold
-    ax.barh([str(s) for s in sizes.index], sizes.to_numpy(),
-            color=[palette["kept" if k else "merged"] for k in kept])
+    ax.barh([str(s) for s in sizes.index], sizes.to_numpy(), color=[palette["kept" if k else "merged"] for k in kept])
     ax.axvline(threshold, color="black", ls="--", lw=1.5)
     ax.text(threshold, -0.9, f" threshold {threshold}", va="top", fontsize="small")
-    ax.legend(handles=[Patch(color=palette["kept"], label=f"own category ({kept.sum()})"),
-                       Patch(color=palette["merged"], label=f"merged into one ({(~kept).sum()})")],
-              loc="lower right", fontsize="small")
+    ax.legend(
+        handles=[
+            Patch(color=palette["kept"], label=f"own category ({kept.sum()})"),
+            Patch(color=palette["merged"], label=f"merged into one ({(~kept).sum()})"),
+        ],
+        loc="lower right",
+        fontsize="small",
+    )
     ax.set_xlabel("distinct items with the label")
     if title:
         ax.set_title(title)
@@ -140,14 +158,28 @@ def history_lengths(lengths, max_len: int, ax=None, title: str | None = None, bi
     longest = int(lengths.max()) if len(lengths) else 0
     if longest < max_len:  # nothing is cut: integer bins over the data, the cap stated in words
         ax.hist(lengths, bins=np.arange(-0.5, longest + 1.5), color="C0")
-        ax.text(0.97, 0.95, f"L = {max_len}: no history reaches it\n(longest {longest})", ha="right",
-                va="top", transform=ax.transAxes, fontsize="small")
+        ax.text(
+            0.97,
+            0.95,
+            f"L = {max_len}: no history reaches it\n(longest {longest})",
+            ha="right",
+            va="top",
+            transform=ax.transAxes,
+            fontsize="small",
+        )
     else:
         ax.hist(lengths, bins=bins, color="C0")
         ax.axvline(max_len, color="black", ls="--", lw=1.5)
-        ax.text(0.9, 0.95, f"L = {max_len} (dashed):\n{at_cap:.0%} of histories cut", ha="right", va="top",
-                transform=ax.transAxes, fontsize="small",
-                bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none"})
+        ax.text(
+            0.9,
+            0.95,
+            f"L = {max_len} (dashed):\n{at_cap:.0%} of histories cut",
+            ha="right",
+            va="top",
+            transform=ax.transAxes,
+            fontsize="small",
+            bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none"},
+        )
     ax.set_xlabel("history length (items before the target)")
     ax.set_ylabel("instances")
     if title:
@@ -155,18 +187,38 @@ def history_lengths(lengths, max_len: int, ax=None, title: str | None = None, bi
     return fig, ax
 
 
-def distribution_by_group(values: dict, ax=None, ylabel: str = "", kind: str = "box", log: bool = False,
-                          colors: dict | None = None, title: str | None = None):
+def distribution_by_group(
+    values: dict,
+    ax=None,
+    ylabel: str = "",
+    kind: str = "box",
+    log: bool = False,
+    colors: dict | None = None,
+    title: str | None = None,
+):
     """One box (or violin) per named group of values, in the dict's order."""
     import pandas as pd
     import seaborn as sns
 
     fig, ax = new_ax(ax)
-    long = pd.DataFrame({"group": np.repeat(list(values), [len(v) for v in values.values()]),
-                         "value": np.concatenate([np.asarray(v, dtype=float) for v in values.values()])})
+    long = pd.DataFrame(
+        {
+            "group": np.repeat(list(values), [len(v) for v in values.values()]),
+            "value": np.concatenate([np.asarray(v, dtype=float) for v in values.values()]),
+        }
+    )
     colors = colors or colors_for(values)
-    common = dict(data=long, x="group", y="value", hue="group", palette=colors, legend=False, ax=ax,
-                  order=list(values), log_scale=log)
+    common = dict(
+        data=long,
+        x="group",
+        y="value",
+        hue="group",
+        palette=colors,
+        legend=False,
+        ax=ax,
+        order=list(values),
+        log_scale=log,
+    )
     if kind == "violin":
         sns.violinplot(cut=0, inner="quartile", density_norm="width", **common)
     else:
@@ -178,8 +230,9 @@ def distribution_by_group(values: dict, ax=None, ylabel: str = "", kind: str = "
     return fig, ax
 
 
-def ecdf_lines(values: dict, ax=None, xlabel: str = "", log: bool = True, styles: dict | None = None,
-               title: str | None = None):
+def ecdf_lines(
+    values: dict, ax=None, xlabel: str = "", log: bool = True, styles: dict | None = None, title: str | None = None
+):
     """Empirical CDF of each named array; ``styles`` maps a name to extra ``plot`` keywords."""
     fig, ax = new_ax(ax)
     colors = colors_for(values)
@@ -261,24 +314,63 @@ def popularity_curves(counts: dict, ax=None, colors: dict | None = None, title: 
     return fig, ax
 
 
-def heatmap(matrix, labels, ax=None, title: str | None = None, cbar_label: str = "", fmt: str = ".2f",
-            vmin: float | None = 0.0, vmax: float | None = 1.0, cmap: str = "rocket_r"):
+def heatmap(
+    matrix,
+    labels,
+    ax=None,
+    title: str | None = None,
+    cbar_label: str = "",
+    fmt: str = ".2f",
+    vmin: float | None = 0.0,
+    vmax: float | None = 1.0,
+    cmap: str = "rocket_r",
+):
     """An annotated square heatmap of a pairwise matrix between named groups."""
     import pandas as pd
 
-    return table_heatmap(pd.DataFrame(matrix, index=labels, columns=labels), ax=ax, title=title,
-                         cbar_label=cbar_label, fmt=fmt, vmin=vmin, vmax=vmax, cmap=cmap, square=True)
+    return table_heatmap(
+        pd.DataFrame(matrix, index=labels, columns=labels),
+        ax=ax,
+        title=title,
+        cbar_label=cbar_label,
+        fmt=fmt,
+        vmin=vmin,
+        vmax=vmax,
+        cmap=cmap,
+        square=True,
+    )
 
 
-def table_heatmap(frame, ax=None, title: str | None = None, cbar_label: str = "", fmt: str = ".2f",
-                  vmin: float | None = None, vmax: float | None = None, cmap: str = "rocket_r",
-                  center: float | None = None, square: bool = False, xlabel: str = "", ylabel: str = ""):
+def table_heatmap(
+    frame,
+    ax=None,
+    title: str | None = None,
+    cbar_label: str = "",
+    fmt: str = ".2f",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    cmap: str = "rocket_r",
+    center: float | None = None,
+    square: bool = False,
+    xlabel: str = "",
+    ylabel: str = "",
+):
     """An annotated heatmap of a DataFrame: its index are the rows, its columns the columns."""
     import seaborn as sns
 
     fig, ax = new_ax(ax, figsize=(6.5, 5.5))
-    sns.heatmap(frame, annot=True, fmt=fmt, vmin=vmin, vmax=vmax, cmap=cmap, center=center, square=square,
-                cbar_kws={"label": cbar_label}, ax=ax)
+    sns.heatmap(
+        frame,
+        annot=True,
+        fmt=fmt,
+        vmin=vmin,
+        vmax=vmax,
+        cmap=cmap,
+        center=center,
+        square=square,
+        cbar_kws={"label": cbar_label},
+        ax=ax,
+    )
     ax.tick_params(axis="y", rotation=0)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -287,9 +379,11 @@ def table_heatmap(frame, ax=None, title: str | None = None, cbar_label: str = ""
     return fig, ax
 
 
-SHIFT_PANELS = (("base_drop_mean", "what shift costs the base\n(matched - shifted)", "vlag"),
-                ("ada_drop_mean", "what shift costs Ada-Ranker\n(matched - shifted)", "vlag"),
-                ("diff_mean", "what Ada-Ranker buys back\n(Ada - base)", "vlag_r"))  # red: worse, blue: better
+SHIFT_PANELS = (
+    ("base_drop_mean", "what shift costs the base\n(matched - shifted)", "vlag"),
+    ("ada_drop_mean", "what shift costs Ada-Ranker\n(matched - shifted)", "vlag"),
+    ("diff_mean", "what Ada-Ranker buys back\n(Ada - base)", "vlag_r"),
+)  # red: worse, blue: better
 
 
 def shift_matrix(summary, model: str, axes, metric: str = "gauc", scale: float = 100.0):
@@ -303,19 +397,41 @@ def shift_matrix(summary, model: str, axes, metric: str = "gauc", scale: float =
     for ax, (column, name, cmap) in zip(axes, SHIFT_PANELS):
         grid = rows.pivot(index="train_sampler", columns="test_sampler", values=column).loc[train, test] * scale
         limit = float(np.nanmax(np.abs(grid.to_numpy()))) if grid.notna().any().any() else 1.0
-        table_heatmap(grid, ax=ax, fmt="+.1f", cmap=cmap, center=0, vmin=-limit, vmax=limit,
-                      cbar_label=f"{metric_label(metric)} points", title=name,
-                      xlabel="tested on", ylabel="trained on")
+        table_heatmap(
+            grid,
+            ax=ax,
+            fmt="+.1f",
+            cmap=cmap,
+            center=0,
+            vmin=-limit,
+            vmax=limit,
+            cbar_label=f"{metric_label(metric)} points",
+            title=name,
+            xlabel="tested on",
+            ylabel="trained on",
+        )
         for r, sampler in enumerate(train):  # say so where a row has no recorded runs yet
             if grid.loc[sampler].isna().all():
-                ax.text(len(test) / 2, r + 0.5, "not recorded yet", ha="center", va="center", fontsize="small",
-                        color="grey")
+                ax.text(
+                    len(test) / 2, r + 0.5, "not recorded yet", ha="center", va="center", fontsize="small", color="grey"
+                )
     return axes[0].figure, axes
 
 
-def embedding_map(xy, groups, ax=None, order=None, colors: dict | None = None, title: str | None = None,
-                  size: float = 8, alpha: float = 0.5, xlabel: str = "PC 1", ylabel: str = "PC 2",
-                  background=None, seed: int = 0):
+def embedding_map(
+    xy,
+    groups,
+    ax=None,
+    order=None,
+    colors: dict | None = None,
+    title: str | None = None,
+    size: float = 8,
+    alpha: float = 0.5,
+    xlabel: str = "PC 1",
+    ylabel: str = "PC 2",
+    background=None,
+    seed: int = 0,
+):
     """2-D scatter of item vectors (e.g. a PCA projection), one colour per group label.
 
     Points are drawn in a seeded random order, so no group hides another; ``background`` (more
@@ -331,10 +447,13 @@ def embedding_map(xy, groups, ax=None, order=None, colors: dict | None = None, t
         ax.scatter(background[:, 0], background[:, 1], s=size * 0.6, color="0.85", linewidths=0)
     known = np.isin(groups, order)
     shuffled = np.random.default_rng(seed).permutation(np.flatnonzero(known))
-    ax.scatter(xy[shuffled, 0], xy[shuffled, 1], s=size, alpha=alpha, linewidths=0,
-               c=[colors[g] for g in groups[shuffled]])
-    handles = [Line2D([], [], ls="", marker="o", markersize=8, color=colors[g],
-                      label=f"{g} ({int((groups == g).sum()):,})") for g in order]
+    ax.scatter(
+        xy[shuffled, 0], xy[shuffled, 1], s=size, alpha=alpha, linewidths=0, c=[colors[g] for g in groups[shuffled]]
+    )
+    handles = [
+        Line2D([], [], ls="", marker="o", markersize=8, color=colors[g], label=f"{g} ({int((groups == g).sum()):,})")
+        for g in order
+    ]
     ax.legend(handles=handles, fontsize="x-small", loc="best", framealpha=0.9)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -345,8 +464,16 @@ def embedding_map(xy, groups, ax=None, order=None, colors: dict | None = None, t
 
 # --- Figures of notebooks 03 (training), 04 (comparison) and 06 (ablation explorer) -----------
 
-METRIC_LABELS = {"gauc": "GAUC", "auc": "AUC", "mrr": "MRR", "ndcg@10": "NDCG@10", "hit@10": "HR@10",
-                 "ndcg@5": "NDCG@5", "hit@5": "HR@5", "train_loss": "training loss (BCE)"}
+METRIC_LABELS = {
+    "gauc": "GAUC",
+    "auc": "AUC",
+    "mrr": "MRR",
+    "ndcg@10": "NDCG@10",
+    "hit@10": "HR@10",
+    "ndcg@5": "NDCG@5",
+    "hit@5": "HR@5",
+    "train_loss": "training loss (BCE)",
+}
 
 
 def metric_label(metric: str) -> str:
@@ -354,8 +481,15 @@ def metric_label(metric: str) -> str:
     return METRIC_LABELS.get(metric, metric)
 
 
-def learning_curves(history, metric: str = "gauc", hue: str = "label", ax=None, title: str | None = None,
-                    colors: dict | None = None, split: str = "validation"):
+def learning_curves(
+    history,
+    metric: str = "gauc",
+    hue: str = "label",
+    ax=None,
+    title: str | None = None,
+    colors: dict | None = None,
+    split: str = "validation",
+):
     """``metric`` per epoch, one line per ``hue`` value (mean over seeds, band = min..max over seeds).
 
     ``history`` is a tidy frame with columns ``epoch``, ``seed``, ``hue`` and ``metric``
@@ -382,8 +516,16 @@ def learning_curves(history, metric: str = "gauc", hue: str = "label", ax=None, 
     return fig, ax
 
 
-def metric_points(table, metric: str = "gauc", y: str = "label", ax=None, title: str | None = None,
-                  colors: dict | None = None, order=None, annotate: bool = True):
+def metric_points(
+    table,
+    metric: str = "gauc",
+    y: str = "label",
+    ax=None,
+    title: str | None = None,
+    colors: dict | None = None,
+    order=None,
+    annotate: bool = True,
+):
     """One row per ``y`` value: the mean of ``metric`` over seeds (dot), +- one standard deviation
     (bar) and each seed (small open circles). Differences of a few thousandths stay visible
     because the axis does not start at zero."""
@@ -400,8 +542,9 @@ def metric_points(table, metric: str = "gauc", y: str = "label", ax=None, title:
             ax.scatter(v, np.full(len(v), i + 0.18), s=28, facecolors="none", edgecolors=colors[name], zorder=2)
         if annotate:
             text = f"{mean:.4f}" + (f" ± {sd:.4f}" if len(v) > 1 else "")
-            ax.annotate(text, (mean, i), xytext=(0, -17), textcoords="offset points", ha="center",
-                        va="top", fontsize="x-small")
+            ax.annotate(
+                text, (mean, i), xytext=(0, -17), textcoords="offset points", ha="center", va="top", fontsize="x-small"
+            )
     ax.set_yticks(range(len(order)), order)
     ax.set_ylim(len(order) - 0.4, -0.6)
     ax.set_xlabel(f"test {metric_label(metric)}")
@@ -412,15 +555,27 @@ def metric_points(table, metric: str = "gauc", y: str = "label", ax=None, title:
     return fig, ax
 
 
-def gain_by_group(paired, by: str, ax=None, title: str | None = None, xlabel: str | None = None,
-                  metric: str = "gauc", seed: int = 0, n_boot: int = 1000, color=None):
+def gain_by_group(
+    paired,
+    by: str,
+    ax=None,
+    title: str | None = None,
+    xlabel: str | None = None,
+    metric: str = "gauc",
+    seed: int = 0,
+    n_boot: int = 1000,
+    color=None,
+):
     """Mean per-list difference (column ``diff``, e.g. Ada - base) per group of ``by``, with a 95%
     bootstrap interval (seeded); the number of lists is under each group's name; zero is marked."""
     import textwrap
 
     fig, ax = new_ax(ax)
-    groups = [g for g in (paired[by].cat.categories if hasattr(paired[by], "cat") else sorted(paired[by].unique()))
-              if (paired[by] == g).any()]
+    groups = [
+        g
+        for g in (paired[by].cat.categories if hasattr(paired[by], "cat") else sorted(paired[by].unique()))
+        if (paired[by] == g).any()
+    ]
     rng = np.random.default_rng(seed)
     means, lows, highs, counts = [], [], [], []
     for g in groups:
@@ -445,8 +600,16 @@ def gain_by_group(paired, by: str, ax=None, title: str | None = None, xlabel: st
 
 # --- Figures of notebook 05 (cross-market ranking) ------------------------------------------
 
-def ranked_bars(values, ax=None, colors=None, xlabel: str = "", title: str | None = None, fmt: str = ".3f",
-                reference: tuple[str, float] | None = None):
+
+def ranked_bars(
+    values,
+    ax=None,
+    colors=None,
+    xlabel: str = "",
+    title: str | None = None,
+    fmt: str = ".3f",
+    reference: tuple[str, float] | None = None,
+):
     """Horizontal bars, largest on top: ``values`` a Series (label -> number, long labels wrapped),
     the value written at each bar's end; ``colors``: one colour per label (a dict) or for all;
     ``reference``: a labelled vertical line, e.g. ``("published 0.725", 0.725)``."""

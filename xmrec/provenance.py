@@ -3,6 +3,7 @@
 Every results file stores :func:`provenance` under one key, ``provenance``, so a number can be
 traced to the code and settings that produced it.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,6 +21,7 @@ PACKAGES = ("torch", "numpy", "pandas", "lightgbm", "gensim")  # versions every 
 
 def git_state() -> dict:
     """``commit`` (None outside a git checkout) and ``dirty`` (files changed or added since it)."""
+
     def git(*args: str) -> str | None:
         try:
             done = subprocess.run(["git", *args], cwd=project_root(), capture_output=True, text=True, timeout=10)
@@ -53,10 +55,13 @@ def provenance(config: dict, device: str, command: list[str] | str | None = None
     """The record: git state, versions, machine, ``device``, the full ``config`` and the command line."""
     argv = sys.argv if command is None else command
     return {
-        **git_state(), "versions": versions(), "device": device,
+        **git_state(),
+        "versions": versions(),
+        "device": device,
         "machine": f"{platform.machine()} {platform.system()}",
         "command": argv if isinstance(argv, str) else shlex.join(argv),
-        "config": config, "written_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+        "config": config,
+        "written_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
     }
 
 
@@ -64,6 +69,8 @@ def as_markdown(record: dict) -> str:
     """A :func:`provenance` record as a few markdown lines (for the ``.md`` results files)."""
     commit = (record["commit"] or "no git checkout")[:12] + (" (uncommitted changes)" if record["dirty"] else "")
     versions = ", ".join(f"{k} {v}" for k, v in record["versions"].items() if v)
-    return (f"Provenance: commit {commit}; {versions}; device {record['device']} on {record['machine']}; "
-            f"written {record['written_utc']} UTC.  \nCommand: `{record['command']}`  \n"
-            f"Config: `{json.dumps(record['config'], sort_keys=True, default=str)}`\n")
+    return (
+        f"Provenance: commit {commit}; {versions}; device {record['device']} on {record['machine']}; "
+        f"written {record['written_utc']} UTC.  \nCommand: `{record['command']}`  \n"
+        f"Config: `{json.dumps(record['config'], sort_keys=True, default=str)}`\n"
+    )

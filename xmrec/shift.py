@@ -5,6 +5,7 @@ own item distribution (the distribution-mixer makes it so). Market shift: the sa
 bought with different popularity in different markets. Everything here is a deterministic
 function of its inputs (arrays, or a processed dataset and a seed); plots live in the notebooks.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -111,9 +112,14 @@ def popularity_divergence_matrix(counts_by_group: dict[str, dict]) -> tuple[list
     return names, js_divergence(mat[:, None, :], mat[None, :, :])
 
 
-def lists_by_sampler(ds: ProcessedDataset, kinds: Sequence[str] = SAMPLERS, split: str = "train",
-                     n_lists: int | None = None, seed: int = 2022,
-                     base: SamplerConfig | None = None) -> dict[str, Split]:
+def lists_by_sampler(
+    ds: ProcessedDataset,
+    kinds: Sequence[str] = SAMPLERS,
+    split: str = "train",
+    n_lists: int | None = None,
+    seed: int = 2022,
+    base: SamplerConfig | None = None,
+) -> dict[str, Split]:
     """The same instances of ``split`` with negatives from each sampler: a controlled comparison.
 
     ``n_lists`` instances are drawn once (seeded, without replacement; all when None); each sampler
@@ -132,7 +138,8 @@ def lists_by_sampler(ds: ProcessedDataset, kinds: Sequence[str] = SAMPLERS, spli
         cfg = replace(base, kind=kind, seed=seed)
         stream = np.random.default_rng([seed, ALL_SAMPLERS.index(kind)])  # a kind's lists never depend on the others
         lists.neg_items, lists.neg_pool, lists.neg_n_cates, _ = sample_split(
-            lists, CategoryPools.from_dataset(ds, kind), cfg, stream)
+            lists, CategoryPools.from_dataset(ds, kind), cfg, stream
+        )
         out[kind] = lists
     return out
 
@@ -151,12 +158,15 @@ def list_profile(lists: Split, ds: ProcessedDataset, reference=None) -> pd.DataF
         reference = np.bincount(ds.item_cate_idx, minlength=ds.n_cates + 1)
     neg_hist = category_histograms(lists.neg_items, ds.item_cate_ptr, ds.item_cate_idx, ds.n_cates)
     n_neg = lists.neg_items.shape[1]
-    return pd.DataFrame({
-        "positive_pop": ds.item_pop[lists.item],
-        "negative_pop": np.median(ds.item_pop[lists.neg_items], axis=1),
-        "effective_categories": 2.0 ** entropy(neg_hist),
-        "anchor_share": neg_hist[np.arange(len(lists)), lists.cate] / n_neg,
-        "divergence": list_divergence(lists.candidates(), reference, ds.item_cate_ptr, ds.item_cate_idx,
-                                      ds.n_cates),
-        "pool": lists.neg_pool.astype(np.int64),
-    })
+    return pd.DataFrame(
+        {
+            "positive_pop": ds.item_pop[lists.item],
+            "negative_pop": np.median(ds.item_pop[lists.neg_items], axis=1),
+            "effective_categories": 2.0 ** entropy(neg_hist),
+            "anchor_share": neg_hist[np.arange(len(lists)), lists.cate] / n_neg,
+            "divergence": list_divergence(
+                lists.candidates(), reference, ds.item_cate_ptr, ds.item_cate_idx, ds.n_cates
+            ),
+            "pool": lists.neg_pool.astype(np.int64),
+        }
+    )

@@ -4,6 +4,7 @@ Every test set holds the same users, targets and histories (the dataset's test i
 the negatives change (:func:`xmrec.shift.lists_by_sampler`). The test set drawn by the training
 sampler itself is the *matched* one; the drop from it is what the shift costs the ranker.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -20,7 +21,9 @@ __all__ = ["TEST_SEED", "shift_test_sets", "evaluate_under_shift", "score_runs",
 TEST_SEED = 2022  # seed of the test lists: every model, whatever it trained on, meets the same lists
 
 
-def shift_test_sets(ds: ProcessedDataset, kinds: Sequence[str] = ALL_SAMPLERS, seed: int = TEST_SEED) -> dict[str, Split]:
+def shift_test_sets(
+    ds: ProcessedDataset, kinds: Sequence[str] = ALL_SAMPLERS, seed: int = TEST_SEED
+) -> dict[str, Split]:
     """The test instances of ``ds`` with negatives from each sampler in ``kinds`` (same targets, same histories)."""
     return lists_by_sampler(ds, kinds, split="test", seed=seed)
 
@@ -38,8 +41,14 @@ def score_runs(results: Sequence, sets: dict[str, Split]) -> pd.DataFrame:
 
     rows = []
     for r in results:
-        run = {"model": r.variant.model.name, "mode": r.variant.mode, "train_sampler": r.variant.sampler.kind,
-               "seed": r.seed, "best_epoch": r.best_epoch, "epochs_run": len(r.history)}
+        run = {
+            "model": r.variant.model.name,
+            "mode": r.variant.mode,
+            "train_sampler": r.variant.sampler.kind,
+            "seed": r.seed,
+            "best_epoch": r.best_epoch,
+            "epochs_run": len(r.history),
+        }
         scored = evaluate_under_shift(lambda split, r=r: evaluate(score(r.model, split, seed=r.seed)), sets)
         rows += [{**run, **row} for row in scored]
     return pd.DataFrame(rows)
@@ -78,5 +87,9 @@ def summarize(runs: pd.DataFrame, metric: str = "gauc") -> pd.DataFrame:
     out = out.reset_index()
     order = {kind: k for k, kind in enumerate(ALL_SAMPLERS)}
     rank = out.test_sampler.map(order) - 100 * (out.test_sampler == out.train_sampler)  # matched first
-    return out.assign(_t=out.train_sampler.map(order), _r=rank).sort_values(["model", "_t", "_r"]).drop(
-        columns=["_t", "_r"]).reset_index(drop=True)
+    return (
+        out.assign(_t=out.train_sampler.map(order), _r=rank)
+        .sort_values(["model", "_t", "_r"])
+        .drop(columns=["_t", "_r"])
+        .reset_index(drop=True)
+    )

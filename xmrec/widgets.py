@@ -10,6 +10,7 @@ added to a config, with its comment, shows up here explained, with no second cop
 embedding init), runs it with an :class:`xmrec.experiments.Experiment` when the button is
 pressed, and keeps every run in a results table and a comparison plot.
 """
+
 from __future__ import annotations
 
 import html
@@ -33,8 +34,9 @@ _STYLE = {"description_width": "190px"}
 _LAYOUT = {"width": "360px"}
 
 
-def control_for(cls, name: str, value=None, *, choices: Sequence | None = None,
-                bounds: tuple[float, float] | None = None) -> widgets.ValueWidget:
+def control_for(
+    cls, name: str, value=None, *, choices: Sequence | None = None, bounds: tuple[float, float] | None = None
+) -> widgets.ValueWidget:
     """A widget for field ``name`` of dataclass ``cls``: label = field name, tooltip = its doc.
 
     ``bool`` -> Checkbox, ``int`` -> BoundedIntText, ``float`` -> BoundedFloatText (or a slider
@@ -72,12 +74,14 @@ def _with_help(control: widgets.Widget) -> widgets.HBox:
 class ConfigControls:
     """Controls for some fields of one config dataclass; :meth:`value` builds the config back."""
 
-    def __init__(self, cls, names: Sequence[str], base=None, *, choices: dict | None = None,
-                 bounds: dict | None = None):
+    def __init__(
+        self, cls, names: Sequence[str], base=None, *, choices: dict | None = None, bounds: dict | None = None
+    ):
         self.cls, self.base = cls, base if base is not None else cls()
         choices, bounds = choices or {}, bounds or {}
-        self.controls = {n: control_for(cls, n, getattr(self.base, n), choices=choices.get(n), bounds=bounds.get(n))
-                         for n in names}
+        self.controls = {
+            n: control_for(cls, n, getattr(self.base, n), choices=choices.get(n), bounds=bounds.get(n)) for n in names
+        }
         self.box = widgets.VBox([_with_help(c) for c in self.controls.values()])
 
     def value(self):
@@ -102,27 +106,63 @@ class AblationPanel:
     through the same path (notebook 06 does this when it runs without a person at the controls).
     """
 
-    def __init__(self, experiment: Experiment, *, seed: int = 2022, models: Sequence[str] = MODEL_NAMES,
-                 metric: str = "gauc", plot: bool = True):
+    def __init__(
+        self,
+        experiment: Experiment,
+        *,
+        seed: int = 2022,
+        models: Sequence[str] = MODEL_NAMES,
+        metric: str = "gauc",
+        plot: bool = True,
+    ):
         self.experiment, self.metric, self.plot = experiment, metric, plot
         model_docs, train_docs = field_docs(ModelConfig), field_docs(TrainConfig)
-        self.model = widgets.Dropdown(options=list(models), value=ModelConfig().name, description="model",
-                                      tooltip=model_docs["name"], style=_STYLE, layout=_LAYOUT)
-        self.mode = widgets.Dropdown(options=list(MODES), value="ada", description="mode",
-                                     tooltip=train_docs["mode"], style=_STYLE, layout=_LAYOUT)
+        self.model = widgets.Dropdown(
+            options=list(models),
+            value=ModelConfig().name,
+            description="model",
+            tooltip=model_docs["name"],
+            style=_STYLE,
+            layout=_LAYOUT,
+        )
+        self.mode = widgets.Dropdown(
+            options=list(MODES),
+            value="ada",
+            description="mode",
+            tooltip=train_docs["mode"],
+            style=_STYLE,
+            layout=_LAYOUT,
+        )
         self.freeze = control_for(TrainConfig, "freeze")
         self.ada = ConfigControls(ModelConfig, ADA_SWITCHES)
-        self.sampler = ConfigControls(SamplerConfig, SAMPLER_FIELDS, choices={"kind": SAMPLERS},
-                                      bounds={"n_neg": (1, 99), "max_extra_categories": (0, 10),
-                                              "popularity_prob": (0.0, 1.0)})
+        self.sampler = ConfigControls(
+            SamplerConfig,
+            SAMPLER_FIELDS,
+            choices={"kind": SAMPLERS},
+            bounds={"n_neg": (1, 99), "max_extra_categories": (0, 10), "popularity_prob": (0.0, 1.0)},
+        )
         self.embedding_init = control_for(Variant, "embedding_init")
-        self.seed = widgets.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="seed",
-                                           tooltip=train_docs["seed"], style=_STYLE, layout=_LAYOUT)
-        self.label = widgets.Text(value="", placeholder="automatic", description="label",
-                                  tooltip=field_docs(Variant)["label"], style=_STYLE, layout=_LAYOUT)
+        self.seed = widgets.BoundedIntText(
+            value=seed,
+            min=0,
+            max=2**31 - 1,
+            description="seed",
+            tooltip=train_docs["seed"],
+            style=_STYLE,
+            layout=_LAYOUT,
+        )
+        self.label = widgets.Text(
+            value="",
+            placeholder="automatic",
+            description="label",
+            tooltip=field_docs(Variant)["label"],
+            style=_STYLE,
+            layout=_LAYOUT,
+        )
         self.preview = widgets.HTML()
-        self.run_button = widgets.Button(description="Run", button_style="primary", icon="play",
-                                         tooltip="train this variant and add it to the table")
+        self.run_button = widgets.Button(
+            description="Run", button_style="primary", icon="play", tooltip="train this variant and add it to the table"
+        )
         self.status = widgets.HTML()
         self.progress_out = widgets.Output()  # the training progress bars of the current run
         self.table_out, self.plot_out = widgets.Output(), widgets.Output()
@@ -135,24 +175,40 @@ class AblationPanel:
         self._on_change()
 
         section = lambda text: widgets.HTML(f"<b>{text}</b>")  # noqa: E731
-        self.widget = widgets.VBox([
-            section("Model and training mode"), _with_help(self.model), _with_help(self.mode),
-            _with_help(self.freeze), _with_help(self.embedding_init),
-            section("Ada-Ranker components and deviations (mode ada / finetune)"), self.ada.box,
-            section("Candidate lists (sampler)"), self.sampler.box,
-            section("Run"), widgets.HBox([self.seed, self.label]),
-            widgets.HBox([self.run_button, self.preview]), self.status, self.progress_out,
-            widgets.HBox([self.table_out, self.plot_out]),
-        ])
+        self.widget = widgets.VBox(
+            [
+                section("Model and training mode"),
+                _with_help(self.model),
+                _with_help(self.mode),
+                _with_help(self.freeze),
+                _with_help(self.embedding_init),
+                section("Ada-Ranker components and deviations (mode ada / finetune)"),
+                self.ada.box,
+                section("Candidate lists (sampler)"),
+                self.sampler.box,
+                section("Run"),
+                widgets.HBox([self.seed, self.label]),
+                widgets.HBox([self.run_button, self.preview]),
+                self.status,
+                self.progress_out,
+                widgets.HBox([self.table_out, self.plot_out]),
+            ]
+        )
 
     # -- state ------------------------------------------------------------------------------
     def current_variant(self) -> Variant:
         """The variant the controls describe."""
         mode = self.mode.value
         ada = {k: c.value for k, c in self.ada.controls.items()} if mode != "base" else {}
-        return variant(self.model.value, mode, freeze=self.freeze.value and mode == "finetune",
-                       label=self.label.value.strip() or None, sampler=self.sampler.value(),
-                       embedding_init=self.embedding_init.value, **ada)
+        return variant(
+            self.model.value,
+            mode,
+            freeze=self.freeze.value and mode == "finetune",
+            label=self.label.value.strip() or None,
+            sampler=self.sampler.value(),
+            embedding_init=self.embedding_init.value,
+            **ada,
+        )
 
     def _on_change(self, change: dict | None = None) -> None:
         mode = self.mode.value
@@ -181,8 +237,10 @@ class AblationPanel:
         finally:
             self.run_button.disabled = False
         how = "reused a finished run" if result.reused else f"trained {len(result.history)} epochs"
-        self.status.value = (f"<code>{html.escape(v.label)}</code>: test {self.metric} "
-                             f"{result.metrics[self.metric]:.4f} ({how}, {result.seconds:.0f} s)")
+        self.status.value = (
+            f"<code>{html.escape(v.label)}</code>: test {self.metric} "
+            f"{result.metrics[self.metric]:.4f} ({how}, {result.seconds:.0f} s)"
+        )
         self.refresh()
         return result
 

@@ -9,6 +9,7 @@ the zip), ``synthetic`` (markets from synthetic interactions), ``settings`` and 
 notebook 05: ``overlap`` (what each market knows of the target's lists), ``leakage`` (the cost of
 leakage, measured on purpose) and ``ablation`` (does an extra scorer help the ranker?).
 """
+
 from .pipeline import CrossMarketResult, run_crossmarket, run_target
 from .settings import CrossMarketConfig
 

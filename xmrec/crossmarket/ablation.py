@@ -6,6 +6,7 @@ on the validation view only, so every ranker here is trained on the validation l
 held-out lists, which would need each extra scorer retrained per held-out view): the baseline
 row is the same ranker without the extra features, in the same run.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -24,8 +25,9 @@ from .scorers.base import Scorer
 __all__ = ["added_value"]
 
 
-def added_value(result: CrossMarketResult, scorers: Sequence[Scorer], ranker: RankerConfig | None = None
-                ) -> tuple[pd.DataFrame, FeatureTable]:
+def added_value(
+    result: CrossMarketResult, scorers: Sequence[Scorer], ranker: RankerConfig | None = None
+) -> tuple[pd.DataFrame, FeatureTable]:
     """Rows (method, family, features, ndcg@10, hit@10): each scorer alone, the ranker on the
     pipeline's features, and the ranker plus each scorer's features; and the extra feature table."""
     cfg = result.config
@@ -39,8 +41,16 @@ def added_value(result: CrossMarketResult, scorers: Sequence[Scorer], ranker: Ra
 
     def add(method, family, features, scores):
         m = candidate_metrics(scores, valid, result.data, cfg.ties)
-        rows.append({"method": method, "family": family, "features": features,
-                     "ndcg@10": m["ndcg@10"], "hit@10": m["hit@10"], "ties": cfg.ties})
+        rows.append(
+            {
+                "method": method,
+                "family": family,
+                "features": features,
+                "ndcg@10": m["ndcg@10"],
+                "hit@10": m["hit@10"],
+                "ties": cfg.ties,
+            }
+        )
 
     for s in scorers:
         add(s.primary, "scorer", "alone", extra.column(s.primary))
@@ -50,6 +60,10 @@ def added_value(result: CrossMarketResult, scorers: Sequence[Scorer], ranker: Ra
     for s in scorers:
         own = [n for n in extra.names if n.startswith(f"{s.name}:")]
         table = FeatureTable(base.names + own, np.concatenate([base.values, extra.select(own).values], axis=2))
-        add(ranker_name, "ranker", f"pipeline features + {s.name}",
-            cross_validate(table, labels, users, config=rcfg).valid_scores)
+        add(
+            ranker_name,
+            "ranker",
+            f"pipeline features + {s.name}",
+            cross_validate(table, labels, users, config=rcfg).valid_scores,
+        )
     return pd.DataFrame(rows), extra

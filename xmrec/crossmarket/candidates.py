@@ -7,6 +7,7 @@ from the items of that market's training interactions, never an item of the user
 training history nor the positive. Every result table carries the candidate ``kind``
 (``official``, ``given`` or ``sampled``; ``heldout`` for the ranker's extra training lists) so sampled figures are never mistaken for official ones.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -50,8 +51,14 @@ class Candidates:
         return y
 
 
-def sample_lists(pool: np.ndarray, seen: Mapping[str, set], positives: Sequence[tuple[str, str]],
-                 n_candidates: int, rng: np.random.Generator, what: str = "market") -> pd.DataFrame:
+def sample_lists(
+    pool: np.ndarray,
+    seen: Mapping[str, set],
+    positives: Sequence[tuple[str, str]],
+    n_candidates: int,
+    rng: np.random.Generator,
+    what: str = "market",
+) -> pd.DataFrame:
     """``userId, items`` lists: each positive plus ``n_candidates - 1`` distinct negatives drawn
     uniformly from ``pool``, none of them in the user's ``seen`` set; the positive at a random slot."""
     in_pool = set(pool)
@@ -61,8 +68,10 @@ def sample_lists(pool: np.ndarray, seen: Mapping[str, set], positives: Sequence[
         banned = seen.get(user, set()) | {pos}
         size = need + len(banned & in_pool)  # enough distinct draws to keep ``need`` after rejection
         if size > len(pool):
-            raise ValueError(f"{what}: user {user} leaves {len(pool) - size + need} items to sample "
-                             f"{need} negatives from; lower n_candidates")
+            raise ValueError(
+                f"{what}: user {user} leaves {len(pool) - size + need} items to sample "
+                f"{need} negatives from; lower n_candidates"
+            )
         draw = pool[rng.choice(len(pool), size=size, replace=False)]
         items = [x for x in draw if x not in banned][:need]
         items.insert(int(rng.integers(n_candidates)), pos)
@@ -75,16 +84,28 @@ def sample_run(market: Market, n_candidates: int = RUN_LENGTH, seed: int = 2022)
     if market.valid_qrel is None:
         raise ValueError(f"market {market.name!r} has no valid_qrel: cannot build labelled candidate lists")
     seen = market.train.groupby("userId")["itemId"].agg(set)
-    return sample_lists(market.train["itemId"].unique(), seen,
-                        list(zip(market.valid_qrel["userId"], market.valid_qrel["itemId"])),
-                        n_candidates, np.random.default_rng(seed), f"market {market.name!r}")
+    return sample_lists(
+        market.train["itemId"].unique(),
+        seen,
+        list(zip(market.valid_qrel["userId"], market.valid_qrel["itemId"])),
+        n_candidates,
+        np.random.default_rng(seed),
+        f"market {market.name!r}",
+    )
 
 
-def with_runs(market: Market, valid_run: pd.DataFrame | None = None, test_run: pd.DataFrame | None = None,
-              n_candidates: int = RUN_LENGTH, seed: int = 2022) -> tuple[Market, dict[str, str]]:
+def with_runs(
+    market: Market,
+    valid_run: pd.DataFrame | None = None,
+    test_run: pd.DataFrame | None = None,
+    n_candidates: int = RUN_LENGTH,
+    seed: int = 2022,
+) -> tuple[Market, dict[str, str]]:
     """The market with its runs overridden (given) or sampled when absent, and each stage's kind."""
-    kinds = {"valid": GIVEN if valid_run is not None else market.run_kind,
-             "test": GIVEN if test_run is not None else market.run_kind}
+    kinds = {
+        "valid": GIVEN if valid_run is not None else market.run_kind,
+        "test": GIVEN if test_run is not None else market.run_kind,
+    }
     if valid_run is None:
         valid_run = market.valid_run
         if valid_run is None:
@@ -117,7 +138,9 @@ def candidates_for(data: CrossMarketData, stage: str, kind: str) -> Candidates |
             elif p is not None:
                 missing.append((user, p))
         if missing:  # dropping these users would print a figure over the lists that happen to be right
-            raise ValueError(f"{data.target} valid_run: {len(missing)} of {len(run)} users' valid_qrel positive is "
-                             f"not in their candidate list (first: user {missing[0][0]}, item {missing[0][1]}); "
-                             "every labelled list must contain its positive")
+            raise ValueError(
+                f"{data.target} valid_run: {len(missing)} of {len(run)} users' valid_qrel positive is "
+                f"not in their candidate list (first: user {missing[0][0]}, item {missing[0][1]}); "
+                "every labelled list must contain its positive"
+            )
     return Candidates(stage=stage, kind=kind, users=users, items=items, positive=positive)

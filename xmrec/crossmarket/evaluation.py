@@ -13,6 +13,7 @@ Without ties both rules give the same numbers; scorers with many ties (popularit
 similarity) differ. Every cross-market table says which rule it used. A combined figure is the
 user-weighted mean of markets, as the official t1t2 score.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -28,8 +29,9 @@ KEYS = ("ndcg@10", "hit@10")
 TIES = ("mean", "trec")
 
 
-def list_metrics(scores: np.ndarray, positive: np.ndarray, *, ties: str = "mean",
-                 item_ids: np.ndarray | None = None) -> dict[str, float]:
+def list_metrics(
+    scores: np.ndarray, positive: np.ndarray, *, ties: str = "mean", item_ids: np.ndarray | None = None
+) -> dict[str, float]:
     """NDCG@10, HR@10 (and MRR) over the lists whose positive column is known; ``n_users`` counted.
 
     ``ties="trec"`` needs ``item_ids`` [n_lists, n_candidates], the ids trec_eval breaks ties by.
@@ -59,14 +61,22 @@ def trec_metrics(scores: np.ndarray, positive: np.ndarray, item_ids: np.ndarray)
     try:
         import pytrec_eval
     except ImportError:
-        raise ImportError("ties='trec' uses the official scorer's trec_eval: pip install pytrec-eval-terrier "
-                          "(or the kit's 'trec' extra)") from None
+        raise ImportError(
+            "ties='trec' uses the official scorer's trec_eval: pip install pytrec-eval-terrier "
+            "(or the kit's 'trec' extra)"
+        ) from None
     qrel = {str(k): {str(item_ids[k, positive[k]]): 1} for k in range(len(scores))}
     run = {str(k): {str(i): float(v) for i, v in zip(item_ids[k], scores[k])} for k in range(len(scores))}
     result = pytrec_eval.RelevanceEvaluator(qrel, {"ndcg_cut.10", "recall.10", "recip_rank"}).evaluate(run)
-    mean = {key: float(np.mean([r[key] for r in result.values()])) for key in ("ndcg_cut_10", "recall_10", "recip_rank")}
-    return {"ndcg@10": mean["ndcg_cut_10"], "hit@10": mean["recall_10"], "mrr": mean["recip_rank"],
-            "n_users": int(len(scores))}
+    mean = {
+        key: float(np.mean([r[key] for r in result.values()])) for key in ("ndcg_cut_10", "recall_10", "recip_rank")
+    }
+    return {
+        "ndcg@10": mean["ndcg_cut_10"],
+        "hit@10": mean["recall_10"],
+        "mrr": mean["recip_rank"],
+        "n_users": int(len(scores)),
+    }
 
 
 def combine(per_market: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
@@ -97,10 +107,15 @@ def score_predictions(pred: pd.DataFrame, qrel: pd.DataFrame, ties: str = "mean"
     if missing:
         raise ValueError(f"user {missing[0]} of the qrel has no predictions")
     keep = np.array([u in pos_of for u in users])
-    positive = np.array([np.flatnonzero(row == pos_of[u])[0] if (row == pos_of[u]).any() else -2
-                         for u, row in zip(users[keep], items[keep])])
+    positive = np.array(
+        [
+            np.flatnonzero(row == pos_of[u])[0] if (row == pos_of[u]).any() else -2
+            for u, row in zip(users[keep], items[keep])
+        ]
+    )
     if (positive < 0).any():
-        raise ValueError(f"user {users[keep][np.flatnonzero(positive < 0)[0]]}: the positive is not among "
-                         "the predicted candidates")
+        raise ValueError(
+            f"user {users[keep][np.flatnonzero(positive < 0)[0]]}: the positive is not among the predicted candidates"
+        )
     m = list_metrics(scores[keep], positive, ties=ties, item_ids=items[keep])
     return {k: m[k] for k in ("ndcg@10", "hit@10", "n_users")}

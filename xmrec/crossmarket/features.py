@@ -5,6 +5,7 @@ only the stage's ``GraphView``, the validation table is built without the target
 positives (see ``graph``). List context turns a score into how it stands within its own list
 (descending rank scaled to [0, 1], gap to the list's best), which a pointwise ranker cannot see.
 """
+
 from __future__ import annotations
 
 import time
@@ -49,8 +50,13 @@ def list_context(score: np.ndarray) -> dict[str, np.ndarray]:
     return {"rank": higher / max(k - 1, 1), "gap": score - score.max(axis=1, keepdims=True)}
 
 
-def build_features(view: GraphView, cands: Candidates, scorers: Sequence[Scorer],
-                   context_of: Sequence[str] | None = None, progress: bool = False) -> FeatureTable:
+def build_features(
+    view: GraphView,
+    cands: Candidates,
+    scorers: Sequence[Scorer],
+    context_of: Sequence[str] | None = None,
+    progress: bool = False,
+) -> FeatureTable:
     """Run every scorer on ``cands`` with ``view`` and stack the features.
 
     ``context_of`` names the features that also get list context (default: each scorer's primary

@@ -11,6 +11,7 @@ one matrix. ``view(stage)`` returns the interactions a feature may see at that s
 Every scorer receives a view, never the raw markets, so validation features cannot see the
 target's validation labels by construction.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -54,8 +55,17 @@ class CrossMarketData:
             frames = [(m.train, False)] + ([(m.valid_qrel, True)] if m.valid_qrel is not None else [])
             for df, is_qrel in frames:
                 rating = df["rating"].to_numpy(float) if "rating" in df else np.ones(len(df))
-                parts.append(pd.DataFrame({"user": df["userId"].to_numpy(), "item": df["itemId"].to_numpy(),
-                                           "rating": rating, "market": code, "qrel": is_qrel}))
+                parts.append(
+                    pd.DataFrame(
+                        {
+                            "user": df["userId"].to_numpy(),
+                            "item": df["itemId"].to_numpy(),
+                            "rating": rating,
+                            "market": code,
+                            "qrel": is_qrel,
+                        }
+                    )
+                )
             user_parts.append(pd.DataFrame({"user": m.train["userId"].to_numpy(), "market": code}))
             for run in (m.valid_run, m.test_run, m.valid_qrel):
                 if run is None:
@@ -67,16 +77,30 @@ class CrossMarketData:
         users = pd.concat(user_parts, ignore_index=True).drop_duplicates()
         clash = users["user"].duplicated()
         if clash.any():
-            raise ValueError(f"user {users['user'][clash].iat[0]} appears in two markets; "
-                             "XMRec users belong to one market")
+            raise ValueError(
+                f"user {users['user'][clash].iat[0]} appears in two markets; XMRec users belong to one market"
+            )
         user_ids = pd.Index(users["user"].to_numpy())
         item_ids = pd.Index(pd.unique(np.concatenate([inter["item"].to_numpy()] + item_parts)))
-        inter = pd.DataFrame({"u": user_ids.get_indexer(inter["user"]), "i": item_ids.get_indexer(inter["item"]),
-                              "rating": inter["rating"].to_numpy(), "market": inter["market"].to_numpy(),
-                              "qrel": inter["qrel"].to_numpy()})
+        inter = pd.DataFrame(
+            {
+                "u": user_ids.get_indexer(inter["user"]),
+                "i": item_ids.get_indexer(inter["item"]),
+                "rating": inter["rating"].to_numpy(),
+                "market": inter["market"].to_numpy(),
+                "qrel": inter["qrel"].to_numpy(),
+            }
+        )
         inter = inter.drop_duplicates(["u", "i"], keep="first").reset_index(drop=True)
-        return cls(target=target, markets=markets, user_ids=user_ids, item_ids=item_ids,
-                   user_market=users["market"].to_numpy(np.int64), market_names=names, interactions=inter)
+        return cls(
+            target=target,
+            markets=markets,
+            user_ids=user_ids,
+            item_ids=item_ids,
+            user_market=users["market"].to_numpy(np.int64),
+            market_names=names,
+            interactions=inter,
+        )
 
     @property
     def n_users(self) -> int:
@@ -128,8 +152,10 @@ class CrossMarketData:
         if hide is not None:
             visible[np.asarray(hide)] = False
         seen = inter[visible]
-        ratings = sp.csr_matrix((seen["rating"].to_numpy(np.float64), (seen["u"].to_numpy(), seen["i"].to_numpy())),
-                                shape=(self.n_users, self.n_items))
+        ratings = sp.csr_matrix(
+            (seen["rating"].to_numpy(np.float64), (seen["u"].to_numpy(), seen["i"].to_numpy())),
+            shape=(self.n_users, self.n_items),
+        )
         return GraphView(stage=stage, data=self, ratings=ratings, visible=visible, leaky=leak and stage == VALID)
 
 

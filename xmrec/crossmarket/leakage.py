@@ -12,6 +12,7 @@ module rebuilds the validation features on the deliberately leaky view
 - that same leak-trained ranker scoring honest features of its held-out users: what it actually
   delivers on lists whose positive no feature can see, as on the test lists.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -40,14 +41,23 @@ def leakage_cost(result: CrossMarketResult, objective: str | None = None) -> pd.
     valid, honest = result.candidates[VALID], result.features[VALID]
     leaky = build_features(data.view(VALID, leak=True), valid, make_scorers(cfg, data), progress=cfg.progress)
     if leaky.names != honest.names:
-        raise ValueError("leaky and honest feature tables differ in columns; was the result built with "
-                         "another configuration?")
+        raise ValueError(
+            "leaky and honest feature tables differ in columns; was the result built with another configuration?"
+        )
     rows = []
 
     def add(method, family, setting, scores):
         m = candidate_metrics(scores, valid, result.data, cfg.ties)
-        rows.append({"method": method, "family": family, "setting": setting,
-                     "ndcg@10": m["ndcg@10"], "hit@10": m["hit@10"], "ties": cfg.ties})
+        rows.append(
+            {
+                "method": method,
+                "family": family,
+                "setting": setting,
+                "ndcg@10": m["ndcg@10"],
+                "hit@10": m["hit@10"],
+                "ties": cfg.ties,
+            }
+        )
 
     for name in result.metrics.loc[result.metrics["family"] == "scorer", "method"]:
         add(name, "scorer", "honest", honest.column(name))
@@ -57,6 +67,10 @@ def leakage_cost(result: CrossMarketResult, objective: str | None = None) -> pd.
     ranker = f"lightgbm_{objective}"
     add(ranker, "ranker", "honest", cross_validate(honest, labels, users, config=rcfg).valid_scores)
     add(ranker, "ranker", "leaky", cross_validate(leaky, labels, users, config=rcfg).valid_scores)
-    add(ranker, "ranker", "leak-trained, honest features",
-        cross_validate(leaky, labels, users, config=rcfg, score_with=honest).valid_scores)
+    add(
+        ranker,
+        "ranker",
+        "leak-trained, honest features",
+        cross_validate(leaky, labels, users, config=rcfg, score_with=honest).valid_scores,
+    )
     return pd.DataFrame(rows)

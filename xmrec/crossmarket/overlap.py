@@ -6,6 +6,7 @@ the target's distinct candidate items it has interactions with, how many interac
 those items (the co-purchase evidence an ItemCF over that market gets about exactly these
 items), and the share of the target's validation positives whose item it has seen.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,10 +27,13 @@ def market_coverage(data: CrossMarketData, cands: Candidates) -> pd.DataFrame:
     for name, markets in [(m, (m,)) for m in data.market_names] + [("all sources", data.sources)]:
         counts = view.item_counts(markets)
         users = view.user_mask(markets) & (np.diff(view.binary.indptr) > 0)
-        rows[name] = {"role": "target" if name == data.target else "source", "users": int(users.sum()),
-                      "items": int((counts > 0).sum()), "interactions": int(counts.sum()),
-                      "candidate items seen": float((counts[pool] > 0).mean()),
-                      "interactions on candidate items": int(counts[pool].sum()),
-                      "validation positives seen": float((counts[positives] > 0).mean()) if len(positives)
-                      else float("nan")}
+        rows[name] = {
+            "role": "target" if name == data.target else "source",
+            "users": int(users.sum()),
+            "items": int((counts > 0).sum()),
+            "interactions": int(counts.sum()),
+            "candidate items seen": float((counts[pool] > 0).mean()),
+            "interactions on candidate items": int(counts[pool].sum()),
+            "validation positives seen": float((counts[positives] > 0).mean()) if len(positives) else float("nan"),
+        }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("market")

@@ -12,6 +12,7 @@
 6. optionally write ``OUT/<target>/valid_pred.tsv``, ``test_pred.tsv``, ``metrics.tsv``,
    ``importance.tsv`` and ``summary.json``.
 """
+
 from __future__ import annotations
 
 import json
@@ -67,10 +68,15 @@ class CrossMarketResult:
         return {
             "target": self.target,
             "candidates": self.kinds,
-            "ranker": {r["method"]: {"ndcg@10": round(r["ndcg@10"], 4), "hit@10": round(r["hit@10"], 4)}
-                       for _, r in ranker.iterrows()},
-            "best_scorer": {"method": best["method"], "ndcg@10": round(best["ndcg@10"], 4),
-                            "hit@10": round(best["hit@10"], 4)},
+            "ranker": {
+                r["method"]: {"ndcg@10": round(r["ndcg@10"], 4), "hit@10": round(r["hit@10"], 4)}
+                for _, r in ranker.iterrows()
+            },
+            "best_scorer": {
+                "method": best["method"],
+                "ndcg@10": round(best["ndcg@10"], 4),
+                "hit@10": round(best["hit@10"], 4),
+            },
             "n_valid_users": int(best["n_users"]),
             "ties": self.config.ties,
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
@@ -81,8 +87,9 @@ def load_all_markets(data_dir=None, target: str | None = None) -> list[Market]:
     """Every market of ``data_dir``; a missing target is reported with the markets found."""
     names = list_markets(data_dir)
     if target is not None and target not in names:
-        raise FileNotFoundError(f"target market {target!r} not found in {data_dir or 'the XMRec data directory'}; "
-                                f"markets there: {names}")
+        raise FileNotFoundError(
+            f"target market {target!r} not found in {data_dir or 'the XMRec data directory'}; markets there: {names}"
+        )
     return [load_market(n, data_dir) for n in names]
 
 
@@ -92,8 +99,14 @@ def _as_run(run) -> pd.DataFrame | None:
     return read_run(run, n_candidates=None)
 
 
-def run_target(target: str, markets: Sequence[Market] | None = None, data_dir=None,
-               config: CrossMarketConfig | None = None, valid_run=None, test_run=None) -> CrossMarketResult:
+def run_target(
+    target: str,
+    markets: Sequence[Market] | None = None,
+    data_dir=None,
+    config: CrossMarketConfig | None = None,
+    valid_run=None,
+    test_run=None,
+) -> CrossMarketResult:
     """Run the pipeline (module docstring) for ``target``; ``valid_run``/``test_run`` are paths or frames."""
     cfg = config or CrossMarketConfig()
     seconds: dict[str, float] = {}
@@ -109,8 +122,9 @@ def run_target(target: str, markets: Sequence[Market] | None = None, data_dir=No
     by_name = {m.name: m for m in markets}
     if target not in by_name:
         raise ValueError(f"target market {target!r} is not among {sorted(by_name)}")
-    by_name[target], kinds = with_runs(by_name[target], _as_run(valid_run), _as_run(test_run),
-                                       cfg.n_candidates, cfg.seed)
+    by_name[target], kinds = with_runs(
+        by_name[target], _as_run(valid_run), _as_run(test_run), cfg.n_candidates, cfg.seed
+    )
     lap("load")
     data = CrossMarketData.from_markets(by_name.values(), target)
     cands = {stage: c for stage in (VALID, TEST) if (c := candidates_for(data, stage, kinds[stage])) is not None}
@@ -141,8 +155,9 @@ def run_target(target: str, markets: Sequence[Market] | None = None, data_dir=No
     rankers: dict[str, RankerResult] = {}
     for objective in cfg.objectives:
         rcfg = replace(cfg.ranker, objective=objective, seed=cfg.seed)
-        rankers[objective] = cross_validate(features[VALID], valid.labels(), valid.users, features.get(TEST),
-                                            rcfg, extra=extra, progress=cfg.progress)
+        rankers[objective] = cross_validate(
+            features[VALID], valid.labels(), valid.users, features.get(TEST), rcfg, extra=extra, progress=cfg.progress
+        )
         m = candidate_metrics(rankers[objective].valid_scores, valid, data, cfg.ties)
         rows.append({"method": f"lightgbm_{objective}", "family": "ranker", **m})
         lap(f"ranker_{objective}")
@@ -156,8 +171,7 @@ def run_target(target: str, markets: Sequence[Market] | None = None, data_dir=No
     if TEST in cands:
         predictions[TEST] = predictions_frame(data, cands[TEST], submitted.test_scores)
     lap("predictions")
-    return CrossMarketResult(target, kinds, metrics, data, cands, features, rankers, predictions, extra, seconds,
-                             cfg)
+    return CrossMarketResult(target, kinds, metrics, data, cands, features, rankers, predictions, extra, seconds, cfg)
 
 
 def write_outputs(result: CrossMarketResult, out: str | Path) -> list[Path]:
@@ -178,8 +192,16 @@ def write_outputs(result: CrossMarketResult, out: str | Path) -> list[Path]:
     return paths
 
 
-def run_crossmarket(target: str, data_dir=None, out=None, valid_run=None, test_run=None, seed: int = 2022,
-                    smoke: bool = False, config: CrossMarketConfig | None = None) -> dict:
+def run_crossmarket(
+    target: str,
+    data_dir=None,
+    out=None,
+    valid_run=None,
+    test_run=None,
+    seed: int = 2022,
+    smoke: bool = False,
+    config: CrossMarketConfig | None = None,
+) -> dict:
     """The CLI entry: run ``target``, write ``out/<target>/...`` when ``out`` is given, return the summary."""
     cfg = config or (CrossMarketConfig.smoke() if smoke else CrossMarketConfig())
     cfg = replace(cfg, seed=seed)

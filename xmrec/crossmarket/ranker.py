@@ -9,6 +9,7 @@ deterministic LightGBM. Training lists keep their positive and a seeded sample o
 ``train_negatives`` negatives (about 3x fewer rows, same ranking quality on t1); held-out and
 test lists are always scored in full.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -74,11 +75,21 @@ def _training_columns(labels: np.ndarray, n_neg: int | None, seed: int) -> np.nd
 
 
 def _params(cfg: RankerConfig) -> dict:
-    p = {"objective": cfg.objective, "learning_rate": cfg.learning_rate, "num_leaves": cfg.num_leaves,
-         "min_child_samples": cfg.min_child_samples, "feature_fraction": cfg.feature_fraction,
-         "bagging_fraction": cfg.bagging_fraction, "bagging_freq": 1, "lambda_l2": cfg.lambda_l2,
-         "num_threads": cfg.num_threads, "seed": cfg.seed, "deterministic": True, "force_row_wise": True,
-         "verbosity": -1}
+    p = {
+        "objective": cfg.objective,
+        "learning_rate": cfg.learning_rate,
+        "num_leaves": cfg.num_leaves,
+        "min_child_samples": cfg.min_child_samples,
+        "feature_fraction": cfg.feature_fraction,
+        "bagging_fraction": cfg.bagging_fraction,
+        "bagging_freq": 1,
+        "lambda_l2": cfg.lambda_l2,
+        "num_threads": cfg.num_threads,
+        "seed": cfg.seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "verbosity": -1,
+    }
     if cfg.objective == "lambdarank":
         p.update({"lambdarank_truncation_level": 20, "eval_at": [10]})
     elif cfg.objective != "binary":
@@ -95,10 +106,16 @@ class TrainingLists:
     users: np.ndarray  # [n] global user index: lists of a held-out fold's users are left out
 
 
-def cross_validate(valid: FeatureTable, labels: np.ndarray, users: np.ndarray,
-                   test: FeatureTable | None = None, config: RankerConfig = RankerConfig(),
-                   extra: Sequence[TrainingLists] = (), progress: bool = False,
-                   score_with: FeatureTable | None = None) -> RankerResult:
+def cross_validate(
+    valid: FeatureTable,
+    labels: np.ndarray,
+    users: np.ndarray,
+    test: FeatureTable | None = None,
+    config: RankerConfig = RankerConfig(),
+    extra: Sequence[TrainingLists] = (),
+    progress: bool = False,
+    score_with: FeatureTable | None = None,
+) -> RankerResult:
     """Train one model per user-grouped fold on the labelled validation lists (module docstring).
 
     ``labels`` is ``[n_valid, K]`` with one 1 per labelled list and all zeros for unlabelled ones.
@@ -125,7 +142,8 @@ def cross_validate(valid: FeatureTable, labels: np.ndarray, users: np.ndarray,
         if e.features.names != valid.names:
             raise ValueError("extra training lists have different feature columns")
     sources = [(valid.values, labels, users, labelled)] + [
-        (e.features.values, e.labels, e.users, e.labels.sum(axis=1) > 0) for e in extra]
+        (e.features.values, e.labels, e.users, e.labels.sum(axis=1) > 0) for e in extra
+    ]
     keeps = [_training_columns(y, config.train_negatives, config.seed + j) for j, (_, y, _, _) in enumerate(sources)]
     width = keeps[0].shape[1]
     for fold in tqdm(range(config.n_folds), desc="ranker folds", disable=not progress, leave=False):
@@ -136,9 +154,13 @@ def cross_validate(valid: FeatureTable, labels: np.ndarray, users: np.ndarray,
             xs.append(np.take_along_axis(x_all[rows], keep[rows, :, None], axis=1))
             ys.append(np.take_along_axis(y_all[rows], keep[rows], axis=1))
         x, y = np.concatenate(xs), np.concatenate(ys)
-        data = lgb.Dataset(x.reshape(-1, f), y.reshape(-1),
-                           group=np.full(len(x), width) if config.objective == "lambdarank" else None,
-                           feature_name=[_safe(nm) for nm in valid.names], free_raw_data=True)
+        data = lgb.Dataset(
+            x.reshape(-1, f),
+            y.reshape(-1),
+            group=np.full(len(x), width) if config.objective == "lambdarank" else None,
+            feature_name=[_safe(nm) for nm in valid.names],
+            free_raw_data=True,
+        )
         model = lgb.train(params, data, num_boost_round=config.n_estimators)
         held = np.flatnonzero(folds == fold)
         valid_scores[held] = model.predict(scoring.values[held].reshape(-1, f)).reshape(-1, k)

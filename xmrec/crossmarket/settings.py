@@ -4,6 +4,7 @@ Market combinations are written target-relative, so one configuration serves any
 ``"target"`` (the target alone), ``"target+each"`` (the target with each other market, one
 scorer per market), ``"all"`` (every market).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -31,7 +32,7 @@ class CrossMarketConfig:
 
     itemcf_iuf: tuple[str, ...] = ("target", "target+each", "all")  # ItemCF-IUF market combinations
     itemcf_cosine: tuple[str, ...] = ("target", "all")  # rating-weighted cosine ItemCF combinations
-    itemcf_jaccard: tuple[str, ...] = ()  # Jaccard ItemCF combinations (best single ItemCF on t1; ranker gain within noise)
+    itemcf_jaccard: tuple[str, ...] = ()  # Jaccard ItemCF combinations (best single ItemCF; ranker gain in noise)
     usercf: tuple[str, ...] = ("target", "all")  # UserCF (inverse item frequency) combinations
     swing: tuple[str, ...] = ("target",)  # Swing combinations (alpha below)
     swing_alpha: float = 0.01  # Swing smoothing in 1 / (alpha + |I_u & I_v|)
@@ -53,15 +54,22 @@ class CrossMarketConfig:
     ranker: RankerConfig = field(default_factory=RankerConfig)  # LightGBM settings (objective set per run)
     n_candidates: int = 100  # list length when candidates must be sampled
     seed: int = 2022  # candidate sampling, scorers, folds, LightGBM
-    ties: str = "mean"  # tie rule of the validation metrics: "mean" (mean tied rank) or "trec" (official scorer's trec_eval)
+    ties: str = "mean"  # tie rule of the metrics: "mean" (mean tied rank) or "trec" (the official trec_eval)
     progress: bool = False  # tqdm progress bars
 
     @classmethod
     def smoke(cls, **changes) -> CrossMarketConfig:
         """A fast setting (well under a minute on t1): fewer scorers, rounds, folds and epochs."""
-        base = cls(itemcf_iuf=("target", "all"), itemcf_cosine=(), usercf=("target",), swing=(), ease=(),
-                   word2vec=(), heldout_rounds=1,
-                   ranker=RankerConfig(n_folds=3, n_estimators=60, learning_rate=0.1, train_negatives=20))
+        base = cls(
+            itemcf_iuf=("target", "all"),
+            itemcf_cosine=(),
+            usercf=("target",),
+            swing=(),
+            ease=(),
+            word2vec=(),
+            heldout_rounds=1,
+            ranker=RankerConfig(n_folds=3, n_estimators=60, learning_rate=0.1, train_negatives=20),
+        )
         return replace(base, **changes)
 
 
@@ -82,6 +90,7 @@ def resolve_combinations(specs, data: CrossMarketData) -> list[tuple[str, ...] |
 
 def make_scorers(cfg: CrossMarketConfig, data: CrossMarketData) -> list[Scorer]:
     """The scorers of ``cfg`` for ``data``'s target, popularity first."""
+
     def combos(specs):
         return resolve_combinations(specs, data)
 
@@ -93,9 +102,21 @@ def make_scorers(cfg: CrossMarketConfig, data: CrossMarketData) -> list[Scorer]:
     scorers += [Swing(m, alpha=cfg.swing_alpha, progress=cfg.progress) for m in combos(cfg.swing)]
     scorers += [EASE(m, l2=cfg.ease_l2) for m in combos(cfg.ease)]
     scorers += [Word2VecScorer(m, epochs=cfg.word2vec_epochs, sg=0, seed=cfg.seed) for m in combos(cfg.word2vec)]
-    scorers += [LightGCN(m, layers=cfg.lightgcn_layers, epochs=cfg.lightgcn_epochs, batch_size=cfg.lightgcn_batch_size,
-                         lr=cfg.lightgcn_lr, seed=cfg.seed, device=cfg.device, progress=cfg.progress)
-                for m in combos(cfg.lightgcn)]
-    scorers += [SequentialScorer(m, epochs=cfg.sequential_epochs, seed=cfg.seed, device=cfg.device,
-                                 progress=cfg.progress) for m in combos(cfg.sequential)]
+    scorers += [
+        LightGCN(
+            m,
+            layers=cfg.lightgcn_layers,
+            epochs=cfg.lightgcn_epochs,
+            batch_size=cfg.lightgcn_batch_size,
+            lr=cfg.lightgcn_lr,
+            seed=cfg.seed,
+            device=cfg.device,
+            progress=cfg.progress,
+        )
+        for m in combos(cfg.lightgcn)
+    ]
+    scorers += [
+        SequentialScorer(m, epochs=cfg.sequential_epochs, seed=cfg.seed, device=cfg.device, progress=cfg.progress)
+        for m in combos(cfg.sequential)
+    ]
     return scorers

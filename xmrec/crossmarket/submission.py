@@ -4,6 +4,7 @@ A prediction file is a TSV with header ``userId itemId score`` and one row per u
 pair. The archive holds ``t1/`` and ``t2/``, each with ``valid_pred.tsv`` and ``test_pred.tsv``.
 Everything is written atomically.
 """
+
 from __future__ import annotations
 
 import zipfile
@@ -17,8 +18,15 @@ from xmrec.io import atomic_path
 from .candidates import Candidates
 from .graph import CrossMarketData
 
-__all__ = ["predictions_frame", "write_predictions", "read_predictions", "write_submission",
-           "SUBMISSION_MARKETS", "PRED_FILES", "PRED_COLUMNS"]
+__all__ = [
+    "predictions_frame",
+    "write_predictions",
+    "read_predictions",
+    "write_submission",
+    "SUBMISSION_MARKETS",
+    "PRED_FILES",
+    "PRED_COLUMNS",
+]
 
 SUBMISSION_MARKETS = ("t1", "t2")
 PRED_FILES = {"valid": "valid_pred.tsv", "test": "test_pred.tsv"}
@@ -31,9 +39,13 @@ def predictions_frame(data: CrossMarketData, cands: Candidates, scores: np.ndarr
     if scores.shape != cands.items.shape:
         raise ValueError(f"scores of shape {scores.shape} for candidates of shape {cands.items.shape}")
     k = cands.items.shape[1]
-    return pd.DataFrame({"userId": np.repeat(data.user_ids.to_numpy()[cands.users], k),
-                         "itemId": data.item_ids.to_numpy()[cands.items.ravel()],
-                         "score": scores.ravel()})
+    return pd.DataFrame(
+        {
+            "userId": np.repeat(data.user_ids.to_numpy()[cands.users], k),
+            "itemId": data.item_ids.to_numpy()[cands.items.ravel()],
+            "score": scores.ravel(),
+        }
+    )
 
 
 def write_predictions(pred: pd.DataFrame, path: str | Path) -> Path:
@@ -52,8 +64,9 @@ def read_predictions(path: str | Path) -> pd.DataFrame:
     return df
 
 
-def write_submission(folder: str | Path, zip_path: str | Path, markets=SUBMISSION_MARKETS,
-                     strict: bool = True) -> list[str]:
+def write_submission(
+    folder: str | Path, zip_path: str | Path, markets=SUBMISSION_MARKETS, strict: bool = True
+) -> list[str]:
     """Zip ``folder/<market>/{valid,test}_pred.tsv`` into ``zip_path`` with the official layout.
 
     Returns the archive members. ``strict`` raises when one of the expected files is missing

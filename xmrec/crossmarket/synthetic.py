@@ -9,6 +9,7 @@ rest is ``train`` (rating 1). ``valid_run`` and ``test_run`` are sampled like th
 items, none from the user's history), seeded. Ids follow the XMRec style: ``<market>U<user>`` and
 ``P<item>``. The test positives are returned apart, as the real ones were never released.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,8 +24,9 @@ __all__ = ["markets_from_interactions"]
 REQUIRED = ("user_id", "item_id", "timestamp", "market")
 
 
-def markets_from_interactions(frame: pd.DataFrame, n_candidates: int = 100,
-                              seed: int = 2022) -> tuple[list[Market], pd.DataFrame]:
+def markets_from_interactions(
+    frame: pd.DataFrame, n_candidates: int = 100, seed: int = 2022
+) -> tuple[list[Market], pd.DataFrame]:
     """Markets built from ``frame`` (module docstring) and the hidden test positives
     (``market, userId, itemId``)."""
     missing = [c for c in REQUIRED if c not in frame.columns]
@@ -37,8 +39,7 @@ def markets_from_interactions(frame: pd.DataFrame, n_candidates: int = 100,
     for name in sorted(frame["market"].astype(str).unique()):
         df = frame[frame["market"].astype(str) == name]
         df = df.sort_values(["user_id", "timestamp"], kind="stable").drop_duplicates(["user_id", "item_id"])
-        df = pd.DataFrame({"userId": f"{name}U" + df["user_id"].astype(str),
-                           "itemId": "P" + df["item_id"].astype(str)})
+        df = pd.DataFrame({"userId": f"{name}U" + df["user_id"].astype(str), "itemId": "P" + df["item_id"].astype(str)})
         n = df.groupby("userId", sort=False)["itemId"].transform("size").to_numpy()
         pos = df.groupby("userId", sort=False).cumcount().to_numpy()
         eligible = n >= 3
@@ -47,13 +48,24 @@ def markets_from_interactions(frame: pd.DataFrame, n_candidates: int = 100,
         train = df[~(eligible & (pos >= n - 2))].assign(rating=1.0).reset_index(drop=True)
         pool = train["itemId"].unique()
         seen = train.groupby("userId")["itemId"].agg(set)
-        valid_run = sample_lists(pool, seen, list(zip(valid["userId"], valid["itemId"])), n_candidates, rng,
-                                 f"synthetic market {name!r}")
+        valid_run = sample_lists(
+            pool, seen, list(zip(valid["userId"], valid["itemId"])), n_candidates, rng, f"synthetic market {name!r}"
+        )
         seen_test = {u: seen.get(u, set()) | {v} for u, v in zip(valid["userId"], valid["itemId"])}
-        test_run = sample_lists(pool, seen_test, list(zip(test["userId"], test["itemId"])), n_candidates, rng,
-                                f"synthetic market {name!r}")
-        markets.append(Market(name=name, train=train, train_raw=train, train_5core=None,
-                              valid_qrel=valid.reset_index(drop=True), valid_run=valid_run, test_run=test_run,
-                              run_kind="sampled"))
+        test_run = sample_lists(
+            pool, seen_test, list(zip(test["userId"], test["itemId"])), n_candidates, rng, f"synthetic market {name!r}"
+        )
+        markets.append(
+            Market(
+                name=name,
+                train=train,
+                train_raw=train,
+                train_5core=None,
+                valid_qrel=valid.reset_index(drop=True),
+                valid_run=valid_run,
+                test_run=test_run,
+                run_kind="sampled",
+            )
+        )
         hidden.append(test.assign(market=name)[["market", "userId", "itemId"]])
     return markets, pd.concat(hidden, ignore_index=True)

@@ -6,6 +6,7 @@ window 10, min_count 3, 5 epochs by default (:class:`xmrec.config.EmbeddingConfi
 worker and a fixed seed gensim is deterministic. Items below ``min_count`` (or never in a
 training interaction) get a zero vector, as does row 0 (padding).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,8 +25,9 @@ def user_sentences(user: np.ndarray, item: np.ndarray) -> list[list[str]]:
     return [part.tolist() for part in np.split(tokens, cuts)]
 
 
-def train_item_embeddings(user: np.ndarray, item: np.ndarray, n_items: int,
-                          cfg: EmbeddingConfig | None = None) -> np.ndarray:
+def train_item_embeddings(
+    user: np.ndarray, item: np.ndarray, n_items: int, cfg: EmbeddingConfig | None = None
+) -> np.ndarray:
     """``float32 [n_items + 1, dim]`` word2vec table from the (user, item) sequence given.
 
     Pass the training interactions only (``Interactions.training`` mask), sorted by (user, time).
@@ -37,8 +39,15 @@ def train_item_embeddings(user: np.ndarray, item: np.ndarray, n_items: int,
     sentences = user_sentences(np.asarray(user), np.asarray(item))
     if not sentences:
         return table
-    model = Word2Vec(vector_size=cfg.dim, window=cfg.window, min_count=cfg.min_count, sg=cfg.sg,
-                     epochs=cfg.epochs, seed=cfg.seed, workers=cfg.workers)
+    model = Word2Vec(
+        vector_size=cfg.dim,
+        window=cfg.window,
+        min_count=cfg.min_count,
+        sg=cfg.sg,
+        epochs=cfg.epochs,
+        seed=cfg.seed,
+        workers=cfg.workers,
+    )
     model.build_vocab(sentences)
     if len(model.wv) == 0:  # every item below min_count: nothing to learn
         return table

@@ -17,6 +17,7 @@ word2vec vector are written as zeros, so the table needs no vocabulary lookup). 
 written atomically. Python lists cost about 36 bytes per id (8 in the npz store): fine for
 MovieLens, several GB for 10M synthetic interactions (``prepare_dataset(..., original=False)``).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,8 +28,15 @@ import pandas as pd
 from xmrec.data.store import SPLITS, ProcessedDataset, Split
 from xmrec.io import atomic_path
 
-__all__ = ["ORIGINAL_COLUMNS", "split_to_frame", "frame_to_split", "export_original",
-           "read_original_split", "write_item_embeddings", "read_item_embeddings"]
+__all__ = [
+    "ORIGINAL_COLUMNS",
+    "split_to_frame",
+    "frame_to_split",
+    "export_original",
+    "read_original_split",
+    "write_item_embeddings",
+    "read_item_embeddings",
+]
 
 ORIGINAL_COLUMNS = ("user_id", "item_id", "cate_id", "item_seq", "item_seq_len", "neg_items")
 UNKNOWN = -1  # neg_pool / neg_n_cates of a split read from the original layout (not recorded there)
@@ -37,15 +45,17 @@ UNKNOWN = -1  # neg_pool / neg_n_cates of a split read from the original layout 
 def split_to_frame(split: Split) -> pd.DataFrame:
     """One split as the original DataFrame (columns :data:`ORIGINAL_COLUMNS`)."""
     L = split.item_seq.shape[1]
-    seq = [row[L - n:].tolist() for row, n in zip(split.item_seq, split.item_seq_len)]
-    return pd.DataFrame({
-        "user_id": split.user.tolist(),
-        "item_id": split.item.tolist(),
-        "cate_id": [[c] for c in split.cate.tolist()],
-        "item_seq": seq,
-        "item_seq_len": split.item_seq_len.tolist(),
-        "neg_items": split.neg_items.tolist(),
-    })
+    seq = [row[L - n :].tolist() for row, n in zip(split.item_seq, split.item_seq_len)]
+    return pd.DataFrame(
+        {
+            "user_id": split.user.tolist(),
+            "item_id": split.item.tolist(),
+            "cate_id": [[c] for c in split.cate.tolist()],
+            "item_seq": seq,
+            "item_seq_len": split.item_seq_len.tolist(),
+            "neg_items": split.neg_items.tolist(),
+        }
+    )
 
 
 def frame_to_split(df: pd.DataFrame, max_seq_len: int | None = None, source: str = "DataFrame") -> Split:
@@ -53,8 +63,7 @@ def frame_to_split(df: pd.DataFrame, max_seq_len: int | None = None, source: str
     (default: the longest) and are left-padded with 0; the anchor is ``cate_id[0]``."""
     missing = [c for c in ORIGINAL_COLUMNS if c not in df.columns]
     if missing:
-        raise ValueError(f"{source}: missing column(s) {missing}; the original layout has "
-                         f"{list(ORIGINAL_COLUMNS)}")
+        raise ValueError(f"{source}: missing column(s) {missing}; the original layout has {list(ORIGINAL_COLUMNS)}")
     n = len(df)
     seqs = [np.asarray(s, dtype=np.int64).ravel() for s in df["item_seq"]]
     lens = np.array([len(s) for s in seqs], dtype=np.int64)
@@ -63,7 +72,7 @@ def frame_to_split(df: pd.DataFrame, max_seq_len: int | None = None, source: str
     for r, s in enumerate(seqs):
         s = s[-L:]
         if len(s):
-            item_seq[r, L - len(s):] = s
+            item_seq[r, L - len(s) :] = s
     negs = [np.asarray(x, dtype=np.int64).ravel() for x in df["neg_items"]]
     widths = {len(x) for x in negs}
     if len(widths) > 1:
@@ -72,11 +81,15 @@ def frame_to_split(df: pd.DataFrame, max_seq_len: int | None = None, source: str
     if any(len(c) == 0 for c in cate):
         raise ValueError(f"{source}: a row has an empty cate_id list")
     return Split(
-        user=df["user_id"].to_numpy(dtype=np.int64), item=df["item_id"].to_numpy(dtype=np.int64),
-        cate=np.array([c[0] for c in cate], dtype=np.int64), item_seq=item_seq,
+        user=df["user_id"].to_numpy(dtype=np.int64),
+        item=df["item_id"].to_numpy(dtype=np.int64),
+        cate=np.array([c[0] for c in cate], dtype=np.int64),
+        item_seq=item_seq,
         item_seq_len=np.minimum(lens, L),
         neg_items=np.stack(negs) if n else np.zeros((0, 0), np.int64),
-        neg_pool=np.full(n, UNKNOWN, np.int8), neg_n_cates=np.full(n, UNKNOWN, np.int8))
+        neg_pool=np.full(n, UNKNOWN, np.int8),
+        neg_n_cates=np.full(n, UNKNOWN, np.int8),
+    )
 
 
 def write_item_embeddings(table: np.ndarray, path: str | Path) -> Path:
@@ -100,8 +113,9 @@ def read_item_embeddings(path: str | Path) -> np.ndarray:
         rows, d = int(header[0]), int(header[1])
         body = np.loadtxt(fh, dtype=np.float64, ndmin=2) if rows else np.zeros((0, d + 1))
     if body.shape != (rows, d + 1):
-        raise ValueError(f"{path}: header says {rows} x {d}, body has shape {body.shape} "
-                         "(expected an id and a vector per row)")
+        raise ValueError(
+            f"{path}: header says {rows} x {d}, body has shape {body.shape} (expected an id and a vector per row)"
+        )
     ids = body[:, 0].astype(np.int64)
     table = np.zeros((int(ids.max(initial=0)) + 1, d), dtype=np.float32)
     table[ids] = body[:, 1:]

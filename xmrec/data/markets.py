@@ -10,6 +10,7 @@ Each file may also be gzipped (``.tsv.gz``). Optional files that are absent load
 (the public copy lacks several), a missing required file or malformed line raises an error
 naming the market, the file and the line. Ids stay strings, exactly as in the files.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -20,8 +21,7 @@ import pandas as pd
 
 from xmrec.config import markets_dir
 
-__all__ = ["Market", "list_markets", "load_market", "read_run", "read_interactions", "find_file",
-           "RUN_LENGTH"]
+__all__ = ["Market", "list_markets", "load_market", "read_run", "read_interactions", "find_file", "RUN_LENGTH"]
 
 RUN_LENGTH = 100  # candidates per line of an official run file (1 positive + 99 negatives)
 INTERACTION_HEADER = ("userId", "itemId", "rating")
@@ -56,9 +56,11 @@ class Market:
         def n(df):
             return "-" if df is None else len(df)
 
-        return (f"Market({self.name!r}: train={len(self.train)} rows, {self.train['userId'].nunique()} users, "
-                f"{self.train['itemId'].nunique()} items; valid_qrel={n(self.valid_qrel)}, "
-                f"valid_run={n(self.valid_run)}, test_run={n(self.test_run)})")
+        return (
+            f"Market({self.name!r}: train={len(self.train)} rows, {self.train['userId'].nunique()} users, "
+            f"{self.train['itemId'].nunique()} items; valid_qrel={n(self.valid_qrel)}, "
+            f"valid_run={n(self.valid_run)}, test_run={n(self.test_run)})"
+        )
 
 
 def _resolve_dir(data_dir) -> Path:
@@ -67,7 +69,8 @@ def _resolve_dir(data_dir) -> Path:
         if data_dir is None:
             raise FileNotFoundError(
                 "no XMRec data directory: pass data_dir=, or set XMREC_MARKETS_DIR to the folder that "
-                "holds the market folders (t1/, t2/, s1/, ...), or place it at ../shared/data/xmrec-wsdm22")
+                "holds the market folders (t1/, t2/, s1/, ...), or place it at ../shared/data/xmrec-wsdm22"
+            )
     data_dir = Path(data_dir).expanduser()
     if not data_dir.is_dir():
         raise FileNotFoundError(f"XMRec data directory {data_dir} does not exist")
@@ -113,8 +116,10 @@ def read_interactions(path: str | Path) -> pd.DataFrame:
     for lineno, line in enumerate(lines[1:], start=2):
         parts = line.split("\t")
         if len(parts) != 3:
-            raise ValueError(f"{path}, line {lineno}: {len(parts)} tab-separated fields, expected 3 "
-                             f"(userId, itemId, rating): {line[:80]!r}")
+            raise ValueError(
+                f"{path}, line {lineno}: {len(parts)} tab-separated fields, expected 3 "
+                f"(userId, itemId, rating): {line[:80]!r}"
+            )
         u, i, r = (p.strip() for p in parts)
         if not u or not i:
             raise ValueError(f"{path}, line {lineno}: empty userId or itemId")
@@ -147,8 +152,10 @@ def read_run(path: str | Path, n_candidates: int | None = RUN_LENGTH) -> pd.Data
     for lineno, line in enumerate(lines, start=1):
         parts = line.split("\t")
         if len(parts) != 2:
-            raise ValueError(f"{path}, line {lineno}: {len(parts)} tab-separated fields, expected 2 "
-                             f"(userId, comma-separated items): {line[:80]!r}")
+            raise ValueError(
+                f"{path}, line {lineno}: {len(parts)} tab-separated fields, expected 2 "
+                f"(userId, comma-separated items): {line[:80]!r}"
+            )
         user = parts[0].strip()
         cands = [c.strip() for c in parts[1].split(",")]
         if not user or any(not c for c in cands):
@@ -183,8 +190,7 @@ def merge_train(train_raw: pd.DataFrame | None, train_5core: pd.DataFrame | None
 def list_markets(data_dir=None) -> list[str]:
     """Names of the market folders under ``data_dir`` (folders with a train file), sorted."""
     root = _resolve_dir(data_dir)
-    return sorted(p.name for p in root.iterdir()
-                  if p.is_dir() and any(find_file(p, s) for s in TRAIN_FILES))
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and any(find_file(p, s) for s in TRAIN_FILES))
 
 
 def load_market(market: str, data_dir=None) -> Market:
@@ -192,13 +198,14 @@ def load_market(market: str, data_dir=None) -> Market:
     root = _resolve_dir(data_dir)
     folder = root / market
     if not folder.is_dir():
-        raise FileNotFoundError(f"market {market!r}: no folder {folder}; markets found in {root}: "
-                                f"{list_markets(root) or 'none'}")
-    paths = {stem: find_file(folder, stem)
-             for stem in ("train", "train_5core", "valid_qrel", "valid_run", "test_run")}
+        raise FileNotFoundError(
+            f"market {market!r}: no folder {folder}; markets found in {root}: {list_markets(root) or 'none'}"
+        )
+    paths = {stem: find_file(folder, stem) for stem in ("train", "train_5core", "valid_qrel", "valid_run", "test_run")}
     if paths["train"] is None and paths["train_5core"] is None:
-        raise FileNotFoundError(f"market {market!r}: neither train.tsv nor train_5core.tsv (.gz) in {folder}; "
-                                "at least one is required")
+        raise FileNotFoundError(
+            f"market {market!r}: neither train.tsv nor train_5core.tsv (.gz) in {folder}; at least one is required"
+        )
     train_raw = read_interactions(paths["train"]) if paths["train"] else None
     train_5core = read_interactions(paths["train_5core"]) if paths["train_5core"] else None
     train = merge_train(train_raw, train_5core)
@@ -210,9 +217,19 @@ def load_market(market: str, data_dir=None) -> Market:
         dup = qrel["userId"].duplicated()
         if dup.any():
             k = int(dup.to_numpy().nonzero()[0][0])
-            raise ValueError(f"{paths['valid_qrel']}, line {k + 2}: user {qrel['userId'].iat[k]} has a "
-                             "second validation positive (expected one per user)")
+            raise ValueError(
+                f"{paths['valid_qrel']}, line {k + 2}: user {qrel['userId'].iat[k]} has a "
+                "second validation positive (expected one per user)"
+            )
     valid_run = read_run(paths["valid_run"]) if paths["valid_run"] else None
     test_run = read_run(paths["test_run"]) if paths["test_run"] else None
-    return Market(name=market, train=train, train_raw=train_raw, train_5core=train_5core,
-                  valid_qrel=qrel, valid_run=valid_run, test_run=test_run, path=folder)
+    return Market(
+        name=market,
+        train=train,
+        train_raw=train_raw,
+        train_5core=train_5core,
+        valid_qrel=qrel,
+        valid_run=valid_run,
+        test_run=test_run,
+        path=folder,
+    )

@@ -21,6 +21,7 @@ seeds of the configs given. With ``out`` the dataset is saved to ``out/`` (``arr
 ``out/original/`` (:mod:`xmrec.data.export`); ``meta.json`` is written last, so a folder without
 it is an incomplete write.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,17 @@ from xmrec.data.process import process_interactions
 from xmrec.data.sampling import sample_negatives
 from xmrec.data.store import ProcessedDataset, load, save
 
-__all__ = ["DATASET_SPECS", "PIPELINE_VERSION", "RawData", "load_raw", "xmrec_raw", "prepare_dataset",
-           "write_dataset", "run_config", "load_or_prepare"]
+__all__ = [
+    "DATASET_SPECS",
+    "PIPELINE_VERSION",
+    "RawData",
+    "load_raw",
+    "xmrec_raw",
+    "prepare_dataset",
+    "write_dataset",
+    "run_config",
+    "load_or_prepare",
+]
 
 DATASET_SPECS = ("ml-100k", "ml-1m", "ml-10m", "xmrec:MARKET", "tsv:PATH", "synthetic")
 MOVIELENS = ("ml-100k", "ml-1m", "ml-10m")
@@ -64,9 +74,11 @@ def _parse_spec(spec: str) -> tuple[str, str]:
         return "synthetic", spec
     for kind in ("xmrec", "tsv"):
         if spec.startswith(f"{kind}:") and len(spec) > len(kind) + 1:
-            return kind, spec[len(kind) + 1:]
-    raise ValueError(f"unknown dataset {spec!r}; valid: {', '.join(DATASET_SPECS)} "
-                     "(e.g. ml-100k, xmrec:t1, tsv:data/my.tsv, synthetic)")
+            return kind, spec[len(kind) + 1 :]
+    raise ValueError(
+        f"unknown dataset {spec!r}; valid: {', '.join(DATASET_SPECS)} "
+        "(e.g. ml-100k, xmrec:t1, tsv:data/my.tsv, synthetic)"
+    )
 
 
 def xmrec_raw(market: str, data_dir=None) -> RawData:
@@ -79,8 +91,13 @@ def xmrec_raw(market: str, data_dir=None) -> RawData:
     if m.valid_qrel is not None:
         parts.append(m.valid_qrel[["userId", "itemId"]])
     both = pd.concat(parts, ignore_index=True)
-    df = pd.DataFrame({"user_id": both["userId"].to_numpy(), "item_id": both["itemId"].to_numpy(),
-                       "timestamp": np.arange(len(both), dtype=np.int64)})
+    df = pd.DataFrame(
+        {
+            "user_id": both["userId"].to_numpy(),
+            "item_id": both["itemId"].to_numpy(),
+            "timestamp": np.arange(len(both), dtype=np.int64),
+        }
+    )
     wanted = pd.Index(df["item_id"].unique())
     rows = []
     markets = list_markets(root)
@@ -90,10 +107,13 @@ def xmrec_raw(market: str, data_dir=None) -> RawData:
         items = pd.Index(np.unique(np.concatenate(seen))).intersection(wanted)
         rows.append(pd.DataFrame({"item_id": items.to_numpy(), "cate_id": name}))
     source = {
-        "market": market, "data_dir": str(root), "markets": markets,
+        "market": market,
+        "data_dir": str(root),
+        "markets": markets,
         "pseudo_time": "file order of train.tsv then 5-core-only rows; valid_qrel appended last per user",
         "categories": "markets in which the item occurs (train, train_5core or valid_qrel)",
-        "train_rows": len(m.train), "valid_qrel_appended": 0 if m.valid_qrel is None else len(m.valid_qrel),
+        "train_rows": len(m.train),
+        "valid_qrel_appended": 0 if m.valid_qrel is None else len(m.valid_qrel),
     }
     return RawData(df, pd.concat(rows, ignore_index=True), source)
 
@@ -106,8 +126,9 @@ def _items_of(path: Path, mtime_ns: int, size: int) -> np.ndarray:
     return read_interactions(path)["itemId"].unique().astype(str)
 
 
-def load_raw(spec: str, *, seed: int = 2022, data_dir=None, interactions: int = 100_000,
-             progress: bool = False) -> RawData:
+def load_raw(
+    spec: str, *, seed: int = 2022, data_dir=None, interactions: int = 100_000, progress: bool = False
+) -> RawData:
     """The raw interactions of ``spec`` (see :data:`DATASET_SPECS`)."""
     kind, arg = _parse_spec(spec)
     if kind == "movielens":
@@ -122,8 +143,9 @@ def load_raw(spec: str, *, seed: int = 2022, data_dir=None, interactions: int = 
         from xmrec.data.synthetic import generate_interactions
 
         data = generate_interactions(interactions, seed=seed, as_lists=False)
-        return RawData(data.interactions, data.item_categories,
-                       {"synthetic": {"n_interactions": interactions, "seed": seed}})
+        return RawData(
+            data.interactions, data.item_categories, {"synthetic": {"n_interactions": interactions, "seed": seed}}
+        )
     return xmrec_raw(arg, data_dir)
 
 
@@ -135,26 +157,49 @@ def _configs(seed, max_seq_len, data_cfg, sampler_cfg, emb_cfg):
     return data_cfg, sampler_cfg, replace(emb_cfg or EmbeddingConfig(), seed=seed)
 
 
-def run_config(spec: str, *, seed: int = 2022, data_dir=None, interactions: int = 100_000,
-               max_seq_len: int | None = None, data_cfg: DataConfig | None = None,
-               sampler_cfg: SamplerConfig | None = None, emb_cfg: EmbeddingConfig | None = None) -> dict:
+def run_config(
+    spec: str,
+    *,
+    seed: int = 2022,
+    data_dir=None,
+    interactions: int = 100_000,
+    max_seq_len: int | None = None,
+    data_cfg: DataConfig | None = None,
+    sampler_cfg: SamplerConfig | None = None,
+    emb_cfg: EmbeddingConfig | None = None,
+) -> dict:
     """The JSON-ready description of a run: what ``ProcessedDataset.config`` holds after it."""
     kind, _ = _parse_spec(spec)
     data_cfg, sampler_cfg, emb_cfg = _configs(seed, max_seq_len, data_cfg, sampler_cfg, emb_cfg)
     if kind == "xmrec":
         data_dir = str(Path(data_dir).expanduser() if data_dir is not None else markets_dir())
-    cfg = {"pipeline_version": PIPELINE_VERSION, "spec": spec, "seed": seed,
-           "data_dir": data_dir if kind == "xmrec" else None,
-           "interactions": interactions if kind == "synthetic" else None,
-           "data": asdict(data_cfg), "sampler": asdict(sampler_cfg), "embedding": asdict(emb_cfg)}
+    cfg = {
+        "pipeline_version": PIPELINE_VERSION,
+        "spec": spec,
+        "seed": seed,
+        "data_dir": data_dir if kind == "xmrec" else None,
+        "interactions": interactions if kind == "synthetic" else None,
+        "data": asdict(data_cfg),
+        "sampler": asdict(sampler_cfg),
+        "embedding": asdict(emb_cfg),
+    }
     return json.loads(json.dumps(cfg, default=str))
 
 
-def prepare_dataset(spec: str, out: str | Path | None = None, *, seed: int = 2022, data_dir=None,
-                    interactions: int = 100_000, max_seq_len: int | None = None,
-                    data_cfg: DataConfig | None = None, sampler_cfg: SamplerConfig | None = None,
-                    emb_cfg: EmbeddingConfig | None = None, progress: bool = False,
-                    original: bool = True) -> ProcessedDataset:
+def prepare_dataset(
+    spec: str,
+    out: str | Path | None = None,
+    *,
+    seed: int = 2022,
+    data_dir=None,
+    interactions: int = 100_000,
+    max_seq_len: int | None = None,
+    data_cfg: DataConfig | None = None,
+    sampler_cfg: SamplerConfig | None = None,
+    emb_cfg: EmbeddingConfig | None = None,
+    progress: bool = False,
+    original: bool = True,
+) -> ProcessedDataset:
     """Load, process, sample negatives and train word2vec for ``spec``; save to ``out`` if given.
 
     ``max_seq_len`` overrides ``data_cfg.max_seq_len``; ``seed`` overrides the sampler and
@@ -162,11 +207,20 @@ def prepare_dataset(spec: str, out: str | Path | None = None, *, seed: int = 202
     ~36 bytes per id: several GB at 10M interactions). Raises ``ValueError`` for an unknown spec
     (listing the valid ones).
     """
-    config = run_config(spec, seed=seed, data_dir=data_dir, interactions=interactions,
-                        max_seq_len=max_seq_len, data_cfg=data_cfg, sampler_cfg=sampler_cfg, emb_cfg=emb_cfg)
+    config = run_config(
+        spec,
+        seed=seed,
+        data_dir=data_dir,
+        interactions=interactions,
+        max_seq_len=max_seq_len,
+        data_cfg=data_cfg,
+        sampler_cfg=sampler_cfg,
+        emb_cfg=emb_cfg,
+    )
     data_cfg, sampler_cfg, emb_cfg = _configs(seed, max_seq_len, data_cfg, sampler_cfg, emb_cfg)
     stages = ["load", "process", "sample", "word2vec"] + (["save"] if out is not None else [])
     with tqdm(total=len(stages), desc=f"prepare {spec}", unit="stage", disable=not progress) as bar:
+
         def stage(name):
             bar.set_postfix_str(name)
 
@@ -174,8 +228,7 @@ def prepare_dataset(spec: str, out: str | Path | None = None, *, seed: int = 202
         raw = load_raw(spec, seed=seed, data_dir=data_dir, interactions=interactions, progress=progress)
         bar.update()
         stage("process")
-        result = process_interactions(raw.interactions, data_cfg, item_categories=raw.item_categories,
-                                      name=spec)
+        result = process_interactions(raw.interactions, data_cfg, item_categories=raw.item_categories, name=spec)
         raw.interactions = None  # free the raw frame before sampling (10M rows)
         ds = result.dataset
         bar.update()

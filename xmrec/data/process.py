@@ -25,6 +25,7 @@ gives its labels (an empty list becomes the label ``"(none)"``); a separate item
 instead, which saves building 10M per-row lists. Everything is vectorised numpy; negatives are
 sampled later (:mod:`xmrec.data.sampling`).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -36,8 +37,18 @@ from numpy.lib.stride_tricks import sliding_window_view
 from xmrec.config import DataConfig
 from xmrec.data.store import ProcessedDataset, Split
 
-__all__ = ["ROLE_HISTORY", "ROLE_TRAIN", "ROLE_VALID", "ROLE_TEST", "NO_CATEGORY_LABEL", "Interactions",
-           "ProcessResult", "process_interactions", "item_category_table", "merge_categories"]
+__all__ = [
+    "ROLE_HISTORY",
+    "ROLE_TRAIN",
+    "ROLE_VALID",
+    "ROLE_TEST",
+    "NO_CATEGORY_LABEL",
+    "Interactions",
+    "ProcessResult",
+    "process_interactions",
+    "item_category_table",
+    "merge_categories",
+]
 
 ROLE_HISTORY, ROLE_TRAIN, ROLE_VALID, ROLE_TEST = -1, 0, 1, 2  # role of a kept interaction
 NO_CATEGORY_LABEL = "(none)"  # label given to an item whose category list is empty
@@ -77,8 +88,10 @@ def item_category_table(frame: pd.DataFrame, first_row_per_item: bool = True) ->
     """
     missing = [c for c in ("item_id", "cate_id") if c not in frame.columns]
     if missing:
-        raise ValueError(f"categories need columns 'item_id' and 'cate_id' (a list of labels per row, or a "
-                         f"separate item_categories table); missing {missing}")
+        raise ValueError(
+            f"categories need columns 'item_id' and 'cate_id' (a list of labels per row, or a "
+            f"separate item_categories table); missing {missing}"
+        )
     first = frame.drop_duplicates("item_id") if first_row_per_item else frame
     first = first[["item_id", "cate_id"]]
     if first["cate_id"].map(lambda x: isinstance(x, (list, tuple, np.ndarray))).any():
@@ -123,8 +136,9 @@ def _timestamps(df: pd.DataFrame) -> np.ndarray:
 
 def _check_config(cfg: DataConfig) -> None:
     if cfg.n_valid < 0 or cfg.n_test < 0 or cfg.n_targets < cfg.n_valid + cfg.n_test:
-        raise ValueError(f"DataConfig: need n_targets >= n_valid + n_test >= 0, got {cfg.n_targets}, "
-                         f"{cfg.n_valid}, {cfg.n_test}")
+        raise ValueError(
+            f"DataConfig: need n_targets >= n_valid + n_test >= 0, got {cfg.n_targets}, {cfg.n_valid}, {cfg.n_test}"
+        )
     if cfg.max_seq_len < 1:
         raise ValueError(f"DataConfig.max_seq_len must be >= 1, got {cfg.max_seq_len}")
     if cfg.min_user_interactions < 0:
@@ -167,13 +181,17 @@ def _gather(windows: np.ndarray, first: np.ndarray) -> np.ndarray:
     out = np.empty((len(first), windows.shape[1]), dtype=np.int64)
     step = max(1, _CHUNK_CELLS // windows.shape[1])
     for a in range(0, len(first), step):
-        out[a:a + step] = windows[first[a:a + step]]
+        out[a : a + step] = windows[first[a : a + step]]
     return out
 
 
-def process_interactions(df: pd.DataFrame, cfg: DataConfig | None = None, *,
-                         item_categories: pd.DataFrame | None = None,
-                         name: str = "dataset") -> ProcessResult:
+def process_interactions(
+    df: pd.DataFrame,
+    cfg: DataConfig | None = None,
+    *,
+    item_categories: pd.DataFrame | None = None,
+    name: str = "dataset",
+) -> ProcessResult:
     """Run the protocol above on raw interactions ``user_id, item_id, cate_id, timestamp``.
 
     ``item_categories`` (``item_id, cate_id`` rows, labels or lists of labels) replaces the
@@ -193,8 +211,11 @@ def process_interactions(df: pd.DataFrame, cfg: DataConfig | None = None, *,
     except ValueError as exc:
         raise ValueError(f"{name}: {exc}") from None
 
-    table = (item_category_table(df) if item_categories is None
-             else item_category_table(item_categories, first_row_per_item=False))
+    table = (
+        item_category_table(df)
+        if item_categories is None
+        else item_category_table(item_categories, first_row_per_item=False)
+    )
     category_map, small_labels = merge_categories(table, cfg.small_category_max_items)
     n_cates = max(category_map.values())
 
@@ -211,8 +232,12 @@ def process_interactions(df: pd.DataFrame, cfg: DataConfig | None = None, *,
         present = np.bincount(i, minlength=len(items)) > 0
         keep = (pair_code >= 0) & present[np.maximum(pair_code, 0)]
         n_cat = len(np.unique(pair_cate[keep])) if merged else labels_of_df.nunique()
-        return {"users": int(np.count_nonzero(np.bincount(u))), "items": int(present.sum()),
-                "categories": n_cat, "interactions": int(len(u))}
+        return {
+            "users": int(np.count_nonzero(np.bincount(u))),
+            "items": int(present.sum()),
+            "categories": n_cat,
+            "interactions": int(len(u)),
+        }
 
     steps = {"raw": counts(None, merged=False), "category_merge": counts(None)}
     steps["category_merge"]["merged_labels"] = len(small_labels)
@@ -222,8 +247,9 @@ def process_interactions(df: pd.DataFrame, cfg: DataConfig | None = None, *,
     per_user = np.bincount(ucode, minlength=len(users))
     order = order[per_user[ucode[order]] > cfg.min_user_interactions]
     if len(order) == 0:
-        raise ValueError(f"{name}: no user has more than {cfg.min_user_interactions} interactions "
-                         "(DataConfig.min_user_interactions)")
+        raise ValueError(
+            f"{name}: no user has more than {cfg.min_user_interactions} interactions (DataConfig.min_user_interactions)"
+        )
     steps["user_filter"] = counts(order)
     dup = pd.Series(ucode[order] * len(items) + icode[order]).duplicated(keep="last").to_numpy()
     order = order[~dup]
@@ -244,8 +270,7 @@ def process_interactions(df: pd.DataFrame, cfg: DataConfig | None = None, *,
     if (per_item[1:] == 0).any():
         lacking = item_raw[1:][per_item[1:] == 0][:5].tolist()
         raise ValueError(f"{name}: {int((per_item[1:] == 0).sum())} item(s) have no category, e.g. {lacking}")
-    anchor_ptr, anchor_idx = (_csr(keys, n_cates, n_items) if cfg.instance_per_raw_label
-                              else (cate_ptr, cate_idx))
+    anchor_ptr, anchor_idx = _csr(keys, n_cates, n_items) if cfg.instance_per_raw_label else (cate_ptr, cate_idx)
 
     # roles: the last n_targets interactions of each user (each needs one earlier item)
     n_per_user = np.bincount(user, minlength=n_users + 1)
@@ -275,25 +300,46 @@ def process_interactions(df: pd.DataFrame, cfg: DataConfig | None = None, *,
         seq_len = np.minimum(pos_in_user[rows], cfg.max_seq_len).astype(np.int64)
         n = len(rows)
         splits[split_name] = Split(
-            user=user[rows], item=item[rows], cate=cate.astype(np.int64),
-            item_seq=_gather(windows, rows + cfg.max_seq_len * (user[rows] - 1)), item_seq_len=seq_len,
-            neg_items=np.zeros((n, 0), dtype=np.int64), neg_pool=np.zeros(n, dtype=np.int8),
-            neg_n_cates=np.zeros(n, dtype=np.int8))
+            user=user[rows],
+            item=item[rows],
+            cate=cate.astype(np.int64),
+            item_seq=_gather(windows, rows + cfg.max_seq_len * (user[rows] - 1)),
+            item_seq_len=seq_len,
+            neg_items=np.zeros((n, 0), dtype=np.int64),
+            neg_pool=np.zeros(n, dtype=np.int8),
+            neg_n_cates=np.zeros(n, dtype=np.int8),
+        )
         inst[f"{split_name}_targets"] = len(tgt)
         inst[f"{split_name}_instances"] = n
 
     steps["instances"] = {"users": int(np.count_nonzero(n_per_user[1:] > 1)), **inst}
     stats = {
-        "users": n_users, "items": n_items, "categories": int(len(np.unique(cate_idx))),
-        "interactions": int(len(user)), "training_interactions": int((role <= ROLE_TRAIN).sum()),
-        "train_instances": inst["train_instances"], "valid_instances": inst["valid_instances"],
-        "test_instances": inst["test_instances"], "steps": steps,
+        "users": n_users,
+        "items": n_items,
+        "categories": int(len(np.unique(cate_idx))),
+        "interactions": int(len(user)),
+        "training_interactions": int((role <= ROLE_TRAIN).sum()),
+        "train_instances": inst["train_instances"],
+        "valid_instances": inst["valid_instances"],
+        "test_instances": inst["test_instances"],
+        "steps": steps,
         "category_map": {str(k): v for k, v in category_map.items()},
         "merged_category_id": len(category_map) - len(small_labels) + 1 if small_labels else None,
     }
     ds = ProcessedDataset(
-        name=name, n_users=n_users, n_items=n_items, n_cates=n_cates, item_cate_ptr=cate_ptr,
-        item_cate_idx=cate_idx, item_pop=item_pop, **splits,
-        config={"data": asdict(cfg)}, stats=stats, item_raw_ids=item_raw, user_raw_ids=user_raw)
-    return ProcessResult(dataset=ds, interactions=Interactions(user=user, item=item, role=role),
-                         category_map=category_map)
+        name=name,
+        n_users=n_users,
+        n_items=n_items,
+        n_cates=n_cates,
+        item_cate_ptr=cate_ptr,
+        item_cate_idx=cate_idx,
+        item_pop=item_pop,
+        **splits,
+        config={"data": asdict(cfg)},
+        stats=stats,
+        item_raw_ids=item_raw,
+        user_raw_ids=user_raw,
+    )
+    return ProcessResult(
+        dataset=ds, interactions=Interactions(user=user, item=item, role=role), category_map=category_map
+    )

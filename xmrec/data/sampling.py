@@ -29,6 +29,7 @@ admissible item left (a small category, a long history) spills to the whole cata
 Seeded: split k uses ``numpy.random.default_rng([seed, k])`` and rows are processed in chunks of
 :data:`CHUNK_ROWS`, so the same seed gives the same negatives.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -77,8 +78,14 @@ class CategoryPools:
         cum = np.cumsum(weight[items], dtype=np.int64)
         cum = cum.astype(_index_dtype(int(cum[-1]) if len(cum) else 0))
         padded = np.concatenate([[0], cum])
-        return cls(ptr=ptr, items=items, cum_pop=cum, base=padded[ptr[:-1]],
-                   total=padded[ptr[1:]] - padded[ptr[:-1]], item_pop=weight)
+        return cls(
+            ptr=ptr,
+            items=items,
+            cum_pop=cum,
+            base=padded[ptr[:-1]],
+            total=padded[ptr[1:]] - padded[ptr[:-1]],
+            item_pop=weight,
+        )
 
     @property
     def sizes(self) -> np.ndarray:
@@ -97,7 +104,7 @@ class CategoryPools:
         return self.items[idx]
 
     def pool(self, c: int) -> np.ndarray:
-        return self.items[self.ptr[c]:self.ptr[c + 1]]
+        return self.items[self.ptr[c] : self.ptr[c + 1]]
 
 
 def _inverse(pop: np.ndarray) -> np.ndarray:
@@ -106,8 +113,9 @@ def _inverse(pop: np.ndarray) -> np.ndarray:
     return -(-top // (pop.astype(np.int64) + 1))
 
 
-def _plan(kind: str, split: Split, pools: CategoryPools, cfg: SamplerConfig, rows: slice,
-          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _plan(
+    kind: str, split: Split, pools: CategoryPools, cfg: SamplerConfig, rows: slice, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per slot pool id ``[n, n_neg]``, per row popularity flag and number of categories used."""
     anchor = split.cate[rows]
     n = len(anchor)
@@ -174,8 +182,9 @@ def _repeated(neg: np.ndarray) -> np.ndarray:
     return out
 
 
-def sample_split(split: Split, pools: CategoryPools, cfg: SamplerConfig,
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+def sample_split(
+    split: Split, pools: CategoryPools, cfg: SamplerConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Negatives of one split: ``(neg_items [n, n_neg], neg_pool, neg_n_cates, fallback counts)``."""
     if cfg.kind not in ALL_SAMPLERS:
         raise ValueError(f"unknown sampler kind {cfg.kind!r}; expected one of {ALL_SAMPLERS}")
@@ -228,7 +237,8 @@ def _fill_exactly(chunk, todo, cats, popular, excluded, pools, rng, split, offse
                 raise ValueError(
                     f"sampler: instance {i} (user {split.user[i]}, target {split.item[i]}) needs "
                     f"{len(row)} distinct negatives outside its history, but the catalogue has too few "
-                    "items left; lower SamplerConfig.n_neg")
+                    "items left; lower SamplerConfig.n_neg"
+                )
             w = pools.item_pop[allowed].astype(np.float64) if popular[r] else None
             row[c] = rng.choice(allowed, p=w / w.sum() if w is not None and w.sum() > 0 else None)
             filled += 1
@@ -244,16 +254,14 @@ def sample_negatives(ds: ProcessedDataset, cfg: SamplerConfig | None = None) -> 
     catalogue. Returns ``ds``.
     """
     cfg = cfg or SamplerConfig()
-    if (cfg.n_neg < 1 or cfg.max_extra_categories < 0 or cfg.max_rounds < 0
-            or not 0 <= cfg.popularity_prob <= 1):
+    if cfg.n_neg < 1 or cfg.max_extra_categories < 0 or cfg.max_rounds < 0 or not 0 <= cfg.popularity_prob <= 1:
         raise ValueError(f"SamplerConfig out of range: {cfg}")
     pools = CategoryPools.from_dataset(ds, cfg.kind)
     fallback = {}
     for k, name in enumerate(SPLITS):
         split = ds.split(name)
         rng = np.random.default_rng([cfg.seed, k])
-        split.neg_items, split.neg_pool, split.neg_n_cates, fallback[name] = sample_split(
-            split, pools, cfg, rng)
+        split.neg_items, split.neg_pool, split.neg_n_cates, fallback[name] = sample_split(split, pools, cfg, rng)
     ds.config["sampler"] = asdict(cfg)
     ds.stats["sampling"] = {"kind": cfg.kind, "fallback": fallback}
     return ds

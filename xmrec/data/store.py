@@ -5,6 +5,7 @@ One ``Split`` per train/valid/test holds contiguous arrays (no pandas in the tra
 popularity and the word2vec table. ``save``/``load`` round-trip it through one ``.npz`` plus a
 ``meta.json``, written atomically (a reader never sees a half-written dataset).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -67,7 +68,7 @@ class ProcessedDataset:
 
     def item_categories(self, item: int) -> np.ndarray:
         """Category ids of one item."""
-        return self.item_cate_idx[self.item_cate_ptr[item]:self.item_cate_ptr[item + 1]]
+        return self.item_cate_idx[self.item_cate_ptr[item] : self.item_cate_ptr[item + 1]]
 
     @property
     def max_seq_len(self) -> int:
@@ -143,13 +144,16 @@ def load(path: str | Path) -> ProcessedDataset:
         raise ValueError(f"{meta_path}: format_version {meta.get('format_version')} != {FORMAT_VERSION}")
     with np.load(arr_path, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
-    splits = {
-        s: Split(**{f.name: arrays[f"{s}.{f.name}"] for f in fields(Split)}) for s in SPLITS
-    }
+    splits = {s: Split(**{f.name: arrays[f"{s}.{f.name}"] for f in fields(Split)}) for s in SPLITS}
     return ProcessedDataset(
-        name=meta["name"], n_users=meta["n_users"], n_items=meta["n_items"], n_cates=meta["n_cates"],
-        config=meta["config"], stats=meta["stats"],
-        **{k: arrays.get(k) for k in _TOP_ARRAYS}, **splits,
+        name=meta["name"],
+        n_users=meta["n_users"],
+        n_items=meta["n_items"],
+        n_cates=meta["n_cates"],
+        config=meta["config"],
+        stats=meta["stats"],
+        **{k: arrays.get(k) for k in _TOP_ARRAYS},
+        **splits,
     )
 
 

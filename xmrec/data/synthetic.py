@@ -22,6 +22,7 @@ The model, one market at a time (``m`` = 0 .. n_markets-1):
 - **Timestamps**: a start within a year, then gaps of ``1 + Exponential(mean_gap_s)`` seconds:
   strictly increasing per user. Rows come grouped by user, in time order.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -96,12 +97,16 @@ def generate_interactions(
     rng = np.random.default_rng(seed)
 
     primary, cate_ptr, cate_idx = _catalogue(rng, n_items, n_categories)
-    popularity = _mix(rng.permutation(_zipf(n_items, popularity_exponent)),
-                      [rng.permutation(_zipf(n_items, popularity_exponent)) for _ in range(n_markets)],
-                      shift)
-    category_mix = _mix(rng.dirichlet(np.full(n_categories, category_concentration)),
-                        list(rng.dirichlet(np.full(n_categories, category_concentration), size=n_markets)),
-                        shift)
+    popularity = _mix(
+        rng.permutation(_zipf(n_items, popularity_exponent)),
+        [rng.permutation(_zipf(n_items, popularity_exponent)) for _ in range(n_markets)],
+        shift,
+    )
+    category_mix = _mix(
+        rng.dirichlet(np.full(n_categories, category_concentration)),
+        list(rng.dirichlet(np.full(n_categories, category_concentration), size=n_markets)),
+        shift,
+    )
 
     market_share = 1.0 / np.arange(1, n_markets + 1)
     user_market = rng.choice(n_markets, size=n_users, p=market_share / market_share.sum())
@@ -117,8 +122,11 @@ def generate_interactions(
         users_m = np.flatnonzero(user_market == m)
         favourite = np.zeros(n_users, dtype=np.int64)
         favourite[users_m] = rng.choice(n_categories, size=len(users_m), p=category_mix[m])
-        cats = np.where(rng.random(len(rows)) < user_focus, favourite[row_user[rows]],
-                        rng.choice(n_categories, size=len(rows), p=category_mix[m]))
+        cats = np.where(
+            rng.random(len(rows)) < user_focus,
+            favourite[row_user[rows]],
+            rng.choice(n_categories, size=len(rows), p=category_mix[m]),
+        )
         items[rows] = _draw_within_category(rng, cats, popularity[m][by_category], by_category, seg_bounds)
 
     gaps = 1 + np.floor(rng.exponential(mean_gap_s, size=n_interactions)).astype(np.int64)
@@ -131,15 +139,20 @@ def generate_interactions(
     labels = _labels("c", n_categories)
     item_lists = np.empty(n_items, dtype=object)
     for i in range(n_items):
-        item_lists[i] = [labels[c] for c in cate_idx[cate_ptr[i]:cate_ptr[i + 1]]]
-    interactions = pd.DataFrame({
-        "user_id": row_user + 1, "item_id": items + 1, "timestamp": timestamp,
-        MARKET_COLUMN: pd.Categorical.from_codes(row_market, categories=_labels("m", n_markets, pad=False)),
-    })
+        item_lists[i] = [labels[c] for c in cate_idx[cate_ptr[i] : cate_ptr[i + 1]]]
+    interactions = pd.DataFrame(
+        {
+            "user_id": row_user + 1,
+            "item_id": items + 1,
+            "timestamp": timestamp,
+            MARKET_COLUMN: pd.Categorical.from_codes(row_market, categories=_labels("m", n_markets, pad=False)),
+        }
+    )
     data = SyntheticMarkets(
         interactions=interactions,
         item_categories=pd.DataFrame({"item_id": np.arange(1, n_items + 1), "cate_id": item_lists}),
-        item_popularity=popularity, category_mix=category_mix,
+        item_popularity=popularity,
+        category_mix=category_mix,
     )
     return data.to_raw() if as_lists else data
 
@@ -192,8 +205,9 @@ def _activity(rng: np.random.Generator, n_interactions: int, n_users: int, floor
     return floor + rng.multinomial(n_interactions - floor * n_users, weights / weights.sum())
 
 
-def _draw_within_category(rng, cats: np.ndarray, weights_sorted: np.ndarray, by_category: np.ndarray,
-                          seg_bounds: np.ndarray) -> np.ndarray:
+def _draw_within_category(
+    rng, cats: np.ndarray, weights_sorted: np.ndarray, by_category: np.ndarray, seg_bounds: np.ndarray
+) -> np.ndarray:
     """For each row, an item of category ``cats[row]`` drawn proportionally to its weight.
 
     Items are laid out by category (``by_category``), so a category is one segment of the

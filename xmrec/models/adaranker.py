@@ -12,6 +12,7 @@ Three parts, each switchable (``ModelConfig``):
 Extra parameters at d = 64 with N patches = 10 (scalar FiLM): extractor 20,800 + FiLM 130 +
 patching 85,770 (keys 4 x 10 x 64; patches 10 x (8192 + 64 + 64 + 1)) = 106,700.
 """
+
 from __future__ import annotations
 
 import math
@@ -135,12 +136,21 @@ class AdaComponents(nn.Module):
     def __init__(self, cfg: ModelConfig, mlp_shapes: Sequence[tuple[int, ...]], modulate_input: bool):
         super().__init__()
         self.extractor = DistributionExtractor(cfg.dim, cfg.dropout, cfg.mean_z_at_eval)
-        self.film = (InputModulation(cfg.dim, cfg.film_per_dim, cfg.identity_film)
-                     if cfg.use_input_modulation and modulate_input else None)
-        self.patcher = (ParameterModulation(mlp_shapes, cfg.dim, cfg.n_patches, cfg.identity_patches)
-                        if cfg.use_param_modulation else None)
+        self.film = (
+            InputModulation(cfg.dim, cfg.film_per_dim, cfg.identity_film)
+            if cfg.use_input_modulation and modulate_input
+            else None
+        )
+        self.patcher = (
+            ParameterModulation(mlp_shapes, cfg.dim, cfg.n_patches, cfg.identity_patches)
+            if cfg.use_param_modulation
+            else None
+        )
 
     def parts(self) -> list[str]:
         """Names of the components present, for messages."""
-        return ["extractor"] + (["FiLM"] if self.film is not None else []) + (
-            ["patches"] if self.patcher is not None else [])
+        return (
+            ["extractor"]
+            + (["FiLM"] if self.film is not None else [])
+            + (["patches"] if self.patcher is not None else [])
+        )

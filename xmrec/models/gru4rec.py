@@ -1,4 +1,5 @@
 """GRU4Rec (Hidasi et al.): a GRU over the history, read at the newest real item."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """MF: the user vector is the user's own embedding; the history is not read."""
+
 from __future__ import annotations
 
 import torch

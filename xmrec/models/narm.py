@@ -1,4 +1,5 @@
 """NARM (Li et al., 2017): a GRU whose last state (global) is joined by attention over all states (local)."""
+
 from __future__ import annotations
 
 import torch

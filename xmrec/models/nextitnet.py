@@ -1,4 +1,5 @@
 """NextItNet (Yuan et al., 2019): stacked dilated causal convolutions with residual blocks."""
+
 from __future__ import annotations
 
 import torch
@@ -41,7 +42,8 @@ class NextItNet(Encoder):
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
         self.blocks = nn.ModuleList(
-            DilatedResidualBlock(cfg.dim, cfg.nextitnet_kernel, r) for r in cfg.nextitnet_dilations)
+            DilatedResidualBlock(cfg.dim, cfg.nextitnet_kernel, r) for r in cfg.nextitnet_dilations
+        )
 
     def forward(self, seq_emb, item_seq, seq_len, user_emb=None) -> torch.Tensor:
         keep = padding_mask(item_seq).unsqueeze(-1).to(seq_emb.dtype)

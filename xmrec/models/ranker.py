@@ -5,6 +5,7 @@ its components (``xmrec.models.adaranker``) under ``ranker.ada``. A batch is a d
 ``item_seq`` [B, L] (left-padded), ``item_seq_len`` [B], ``user`` [B], ``candidates`` [B, N]
 (positive first in the data, though the model does not care); the output is logits [B, N].
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,8 +34,13 @@ class PredictionMLP(nn.Module):
     def tensors(self) -> list[torch.Tensor]:
         return [self.fc1.weight, self.fc1.bias, self.fc2.weight, self.fc2.bias]
 
-    def forward(self, u: torch.Tensor, cand_emb: torch.Tensor, patcher: ParameterModulation | None = None,
-                z: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        u: torch.Tensor,
+        cand_emb: torch.Tensor,
+        patcher: ParameterModulation | None = None,
+        z: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         x = self.drop(torch.cat([u.unsqueeze(1).expand(-1, cand_emb.size(1), -1), cand_emb], dim=-1))
         if patcher is None:
             return self.fc2(torch.tanh(self.fc1(x))).squeeze(-1)
@@ -46,8 +52,9 @@ class PredictionMLP(nn.Module):
 class Ranker(nn.Module):
     """A base ranker, or an Ada-Ranker when ``cfg.ada``; built by ``xmrec.models.build_model``."""
 
-    def __init__(self, cfg: ModelConfig, encoder: Encoder, n_items: int, n_users: int,
-                 item_emb: np.ndarray | None = None):
+    def __init__(
+        self, cfg: ModelConfig, encoder: Encoder, n_items: int, n_users: int, item_emb: np.ndarray | None = None
+    ):
         super().__init__()
         self.cfg = cfg
         d = cfg.dim
@@ -65,8 +72,10 @@ class Ranker(nn.Module):
         if item_emb is not None:
             want = tuple(self.item_emb.weight.shape)
             if tuple(item_emb.shape) != want:
-                raise ValueError(f"item_emb has shape {tuple(item_emb.shape)}, the model needs {want} "
-                                 "(n_items + 1 rows, cfg.dim columns)")
+                raise ValueError(
+                    f"item_emb has shape {tuple(item_emb.shape)}, the model needs {want} "
+                    "(n_items + 1 rows, cfg.dim columns)"
+                )
             with torch.no_grad():
                 self.item_emb.weight.copy_(torch.as_tensor(np.asarray(item_emb), dtype=torch.float32))
         with torch.no_grad():

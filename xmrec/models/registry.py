@@ -1,4 +1,5 @@
 """Models by name: ``build_model(ModelConfig(name="GRU4Rec", ada=True), n_items, n_users)``."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,8 +16,13 @@ from xmrec.models.shan import SHAN
 from xmrec.models.srgnn import SRGNN
 
 ENCODERS: dict[str, type[Encoder]] = {
-    "MF": MF, "GRU4Rec": GRU4Rec, "SASRec": SASRec, "NARM": NARM,
-    "NextItNet": NextItNet, "SRGNN": SRGNN, "SHAN": SHAN,
+    "MF": MF,
+    "GRU4Rec": GRU4Rec,
+    "SASRec": SASRec,
+    "NARM": NARM,
+    "NextItNet": NextItNet,
+    "SRGNN": SRGNN,
+    "SHAN": SHAN,
 }
 MODEL_NAMES: tuple[str, ...] = tuple(ENCODERS)
 

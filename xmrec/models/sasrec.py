@@ -1,4 +1,5 @@
 """SASRec (Kang & McAuley, 2018): causal self-attention over the history, read at the newest item."""
+
 from __future__ import annotations
 
 import torch
@@ -11,10 +12,7 @@ from xmrec.models.sequence import Dropout, Encoder, padding_mask
 
 class CausalSelfAttentionBlock(nn.Module):
     """Pre-LayerNorm block: x + dropout(attention(LN x)), then x + dropout(feed-forward(LN x)).
-
-    Dropout sits on the two residual branches only (not on the attention weights): on CPU the
-    dropout masks cost more than the attention itself.
-    """
+    Dropout on the residual branches only: on CPU attention-weight masks cost more than attention."""
 
     def __init__(self, dim: int, heads: int, dropout: float):
         super().__init__()
@@ -50,14 +48,16 @@ class SASRec(Encoder):
         self.positions = nn.Embedding(cfg.max_seq_len, cfg.dim)
         self.drop = Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(
-            CausalSelfAttentionBlock(cfg.dim, cfg.sasrec_heads, cfg.dropout) for _ in range(cfg.sasrec_layers))
+            CausalSelfAttentionBlock(cfg.dim, cfg.sasrec_heads, cfg.dropout) for _ in range(cfg.sasrec_layers)
+        )
         self.ln_out = nn.LayerNorm(cfg.dim)
 
     def forward(self, seq_emb, item_seq, seq_len, user_emb=None) -> torch.Tensor:
         length = item_seq.size(1)
         if length > self.positions.num_embeddings:
-            raise ValueError(f"SASRec: history length {length} exceeds max_seq_len "
-                             f"{self.positions.num_embeddings} of the model config")
+            raise ValueError(
+                f"SASRec: history length {length} exceeds the config's max_seq_len {self.positions.num_embeddings}"
+            )
         real = padding_mask(item_seq)
         keep = real.unsqueeze(-1).to(seq_emb.dtype)
         back = torch.arange(length - 1, -1, -1, device=item_seq.device)  # 0 = newest item

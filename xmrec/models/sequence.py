@@ -4,6 +4,7 @@ Histories arrive LEFT-padded with item id 0 (newest item in the last column). Th
 keep padding out of every encoder: masks, a masked softmax, and a right-alignment that lets a
 recurrent net read the real items first, so its output at the true last step never saw padding.
 """
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """SHAN (Ying et al., 2018): long-term attention with the user vector, then short-term attention."""
+
 from __future__ import annotations
 
 import torch

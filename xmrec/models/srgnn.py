@@ -1,4 +1,5 @@
 """SR-GNN (Wu et al., 2019): a gated graph step over the session graph, then attention readout."""
+
 from __future__ import annotations
 
 import torch

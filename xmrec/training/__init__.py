@@ -5,11 +5,23 @@
 - ``evaluate_checkpoint(checkpoint, data, split)``: metrics of a saved model (the CLI's ``evaluate``).
 - ``score(model, split)``, ``distributions(model, split)``, ``load_model(path)``.
 """
+
 from xmrec.training.batches import SplitTensors
 from xmrec.training.checkpoint import load_model, load_weights, read_checkpoint
 from xmrec.training.inference import distributions, evaluate_checkpoint, load_split, score
 from xmrec.training.run import train_run
 from xmrec.training.trainer import MODES, Trainer
 
-__all__ = ["MODES", "SplitTensors", "Trainer", "distributions", "evaluate_checkpoint", "load_model",
-           "load_split", "load_weights", "read_checkpoint", "score", "train_run"]
+__all__ = [
+    "MODES",
+    "SplitTensors",
+    "Trainer",
+    "distributions",
+    "evaluate_checkpoint",
+    "load_model",
+    "load_split",
+    "load_weights",
+    "read_checkpoint",
+    "score",
+    "train_run",
+]

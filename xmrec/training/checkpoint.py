@@ -4,6 +4,7 @@ A checkpoint is one ``torch.save`` dict written atomically, readable with ``weig
 Loading is strict: the model is rebuilt from the stored ``ModelConfig`` and every tensor must
 match, so an Ada-Ranker checkpoint can never be loaded into a base model (or the reverse).
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,18 +22,34 @@ FORMAT = "xmrec-ranker/1"
 log = logging.getLogger(__name__)
 
 
-def model_payload(model: Ranker, *, n_items: int, n_users: int, train_cfg: TrainConfig, dataset: str,
-                  epoch: int, valid: dict | None, state: dict | None = None, fingerprints: dict | None = None) -> dict:
+def model_payload(
+    model: Ranker,
+    *,
+    n_items: int,
+    n_users: int,
+    train_cfg: TrainConfig,
+    dataset: str,
+    epoch: int,
+    valid: dict | None,
+    state: dict | None = None,
+    fingerprints: dict | None = None,
+) -> dict:
     """Everything needed to rebuild and describe a trained model (``state`` defaults to the model's).
 
     ``fingerprints``: ``ids`` (the dataset's id space) and ``data`` (its training and validation
     arrays), from :meth:`ProcessedDataset.fingerprint`, so evaluation and resume can check the data.
     """
     return {
-        "format": FORMAT, "model_config": asdict(model.cfg), "train_config": asdict(train_cfg),
-        "n_items": n_items, "n_users": n_users, "dataset": dataset, "epoch": epoch,
+        "format": FORMAT,
+        "model_config": asdict(model.cfg),
+        "train_config": asdict(train_cfg),
+        "n_items": n_items,
+        "n_users": n_users,
+        "dataset": dataset,
+        "epoch": epoch,
         "fingerprints": fingerprints or {},
-        "valid": valid or {}, "model": state if state is not None else model.state_dict(),
+        "valid": valid or {},
+        "model": state if state is not None else model.state_dict(),
     }
 
 
@@ -82,8 +99,10 @@ def load_weights(model: Ranker, payload: dict, source: str = "checkpoint") -> st
     stored = model_config_of(payload, source)
     if stored.ada != model.cfg.ada:
         held = "an Ada-Ranker" if stored.ada else "a base"
-        raise ValueError(f"{source} holds {held} {stored.name}, but the model is {model.describe()}: refusing "
-                         "to load it (build the model from the checkpoint with load_model instead)")
+        raise ValueError(
+            f"{source} holds {held} {stored.name}, but the model is {model.describe()}: refusing "
+            "to load it (build the model from the checkpoint with load_model instead)"
+        )
     if stored.name != model.cfg.name or stored.dim != model.cfg.dim:
         raise ValueError(f"{source} holds {stored.name} d={stored.dim}, the model is {model.describe()}")
     try:
@@ -116,8 +135,9 @@ def load_base_weights(model: Ranker, payload: dict, source: str) -> str:
     base_keys = {k for k in model.state_dict() if not k.startswith("ada.")}
     missing, unexpected = sorted(base_keys - set(payload["model"])), sorted(set(payload["model"]) - base_keys)
     if missing or unexpected:
-        raise ValueError(f"{source} does not match the base part of {model.describe()}: "
-                         f"missing {missing}, unexpected {unexpected}")
+        raise ValueError(
+            f"{source} does not match the base part of {model.describe()}: missing {missing}, unexpected {unexpected}"
+        )
     try:
         model.load_state_dict(payload["model"], strict=False)
     except RuntimeError as exc:

@@ -1,4 +1,5 @@
 """Scoring: a model's logits for every candidate list of a split, and checkpoint evaluation."""
+
 from __future__ import annotations
 
 import contextlib
@@ -49,8 +50,16 @@ def _model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def score(model: Ranker, split: Split | SplitTensors, *, batch_size: int = 4096, seed: int = 0,
-          amp: bool = False, progress: bool = False, forward=None) -> np.ndarray:
+def score(
+    model: Ranker,
+    split: Split | SplitTensors,
+    *,
+    batch_size: int = 4096,
+    seed: int = 0,
+    amp: bool = False,
+    progress: bool = False,
+    forward=None,
+) -> np.ndarray:
     """Logits ``[n_lists, n_candidates]`` (float32) of ``model`` on ``split``, positive in column 0.
 
     ``forward`` optionally replaces ``model`` for the call (e.g. its ``torch.compile`` version).
@@ -66,14 +75,15 @@ def score(model: Ranker, split: Split | SplitTensors, *, batch_size: int = 4096,
     return torch.cat(out).numpy() if out else np.zeros((0, n_cand), np.float32)
 
 
-def distributions(model: Ranker, split: Split | SplitTensors, *, batch_size: int = 4096,
-                  seed: int = 0) -> dict[str, np.ndarray]:
+def distributions(
+    model: Ranker, split: Split | SplitTensors, *, batch_size: int = 4096, seed: int = 0
+) -> dict[str, np.ndarray]:
     """The distribution extractor's ``z``, ``mu`` and ``logvar`` [n_lists, d] for each list (to plot)."""
     data, device = _tensors(split), _model_device(model)
     parts: dict[str, list] = {"z": [], "mu": [], "logvar": []}
     with _eval_mode(model, device, seed):
         for start in range(0, len(data), batch_size):
-            dist = model.distribution(data.candidates[start:start + batch_size].to(device))
+            dist = model.distribution(data.candidates[start : start + batch_size].to(device))
             for key in parts:
                 parts[key].append(getattr(dist, key).float().cpu())
     return {k: torch.cat(v).numpy() for k, v in parts.items()}
@@ -99,13 +109,22 @@ def _check_same_ids(checkpoint, payload: dict, data) -> None:
         return
     here = load(data).fingerprint(())
     if here != recorded:
-        raise ValueError(f"{checkpoint} was trained on another dataset than {data} (id-space fingerprint "
-                         f"{recorded}, here {here}): its scores on these ids would mean nothing")
+        raise ValueError(
+            f"{checkpoint} was trained on another dataset than {data} (id-space fingerprint "
+            f"{recorded}, here {here}): its scores on these ids would mean nothing"
+        )
 
 
-def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, split: str = "test", device: str = "auto",
-                        scores_out: str | Path | None = None, *, batch_size: int = 4096,
-                        verbose: bool = True) -> dict[str, float]:
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    data: str | Path,
+    split: str = "test",
+    device: str = "auto",
+    scores_out: str | Path | None = None,
+    *,
+    batch_size: int = 4096,
+    verbose: bool = True,
+) -> dict[str, float]:
     """Metrics of a saved model on a split of ``data`` (a processed folder or an original ``test.pkl``).
 
     The model is rebuilt strictly from the checkpoint (base or Ada as recorded); with ``verbose``

@@ -1,4 +1,5 @@
 """One training run from a dataset folder to a run folder: what ``python -m xmrec train`` does."""
+
 from __future__ import annotations
 
 import json
@@ -13,9 +14,17 @@ from xmrec.provenance import provenance
 from xmrec.training.trainer import Trainer
 
 
-def train_run(data: str | Path | ProcessedDataset, out: str | Path, model_cfg: ModelConfig = ModelConfig(),
-              train_cfg: TrainConfig = TrainConfig(), *, match_embedding_dim: bool = True, progress: bool = True,
-              resume: bool = True, command: list[str] | str | None = None) -> dict:
+def train_run(
+    data: str | Path | ProcessedDataset,
+    out: str | Path,
+    model_cfg: ModelConfig = ModelConfig(),
+    train_cfg: TrainConfig = TrainConfig(),
+    *,
+    match_embedding_dim: bool = True,
+    progress: bool = True,
+    resume: bool = True,
+    command: list[str] | str | None = None,
+) -> dict:
     """Train ``model_cfg`` with ``train_cfg`` on ``data`` (a folder of ``xmrec.data.store.save``, or the dataset).
 
     Writes to ``out``: ``checkpoint.pt`` (best model), ``last.pt`` (resume state), ``history.json``
@@ -32,21 +41,37 @@ def train_run(data: str | Path | ProcessedDataset, out: str | Path, model_cfg: M
     trainer = Trainer(model_cfg, train_cfg, out=out, progress=progress)
     history = trainer.fit(ds, resume=resume)
     if trainer.resumed_epochs:
-        print(f"xmrec: resumed {out}: {trainer.resumed_epochs} of its {len(history)} epochs were trained "
-              "by an earlier call", file=sys.stderr)
+        print(
+            f"xmrec: resumed {out}: {trainer.resumed_epochs} of its {len(history)} epochs were trained "
+            "by an earlier call",
+            file=sys.stderr,
+        )
     seconds = [h["seconds"] for h in history]
-    record = provenance({"model": asdict(trainer.model_cfg), "train": asdict(train_cfg),
-                         "data": str(data) if not isinstance(data, ProcessedDataset) else ds.name,
-                         "data_fingerprint": trainer.fingerprints["data"]},
-                        str(trainer.device), command)
+    record = provenance(
+        {
+            "model": asdict(trainer.model_cfg),
+            "train": asdict(train_cfg),
+            "data": str(data) if not isinstance(data, ProcessedDataset) else ds.name,
+            "data_fingerprint": trainer.fingerprints["data"],
+        },
+        str(trainer.device),
+        command,
+    )
     summary = {
-        "model": asdict(trainer.model_cfg), "train": asdict(train_cfg),
-        "data": str(data) if not isinstance(data, ProcessedDataset) else None, "dataset": ds.name,
-        "description": trainer.model.describe(), "init": trainer.init_description,
-        "best_epoch": trainer.best_epoch, "epochs_run": len(history), "resumed_epochs": trainer.resumed_epochs,
+        "model": asdict(trainer.model_cfg),
+        "train": asdict(train_cfg),
+        "data": str(data) if not isinstance(data, ProcessedDataset) else None,
+        "dataset": ds.name,
+        "description": trainer.model.describe(),
+        "init": trainer.init_description,
+        "best_epoch": trainer.best_epoch,
+        "epochs_run": len(history),
+        "resumed_epochs": trainer.resumed_epochs,
         "seconds_per_epoch": sum(seconds) / len(seconds) if seconds else None,
-        "n_train": len(ds.train), "n_params": sum(p.numel() for p in trainer.model.parameters()),
-        "n_ada_params": trainer.model.ada_parameter_count(), "provenance": record,
+        "n_train": len(ds.train),
+        "n_params": sum(p.numel() for p in trainer.model.parameters()),
+        "n_ada_params": trainer.model.ada_parameter_count(),
+        "provenance": record,
     }
     metrics = {**trainer.evaluate(ds.test), "provenance": record}
     atomic_write_text(out / "config.json", json.dumps(summary, indent=2))

@@ -6,6 +6,7 @@ GAUC), restores it at the end, and returns the per-epoch history. With ``out`` i
 optimiser, epoch, random states, configs, history), each atomically; ``fit`` resumes from
 ``last.pt`` when it exists, and the resumed run gives the same numbers as an uninterrupted one.
 """
+
 from __future__ import annotations
 
 import copy
@@ -43,14 +44,17 @@ def resolve_configs(model_cfg: ModelConfig, train_cfg: TrainConfig, max_seq_len:
     if train_cfg.mode not in MODES:
         raise ValueError(f"TrainConfig.mode must be one of {MODES}, got {train_cfg.mode!r}")
     if train_cfg.mode == "base" and model_cfg.ada:
-        raise ValueError("mode 'base' trains a model without Ada-Ranker components, but ModelConfig.ada "
-                         "is True: use mode 'ada' or 'finetune'")
+        raise ValueError(
+            "mode 'base' trains a model without Ada-Ranker components, but ModelConfig.ada "
+            "is True: use mode 'ada' or 'finetune'"
+        )
     if train_cfg.mode == "finetune" and not train_cfg.init:
         raise ValueError("mode 'finetune' needs TrainConfig.init, the base checkpoint to start from")
     if train_cfg.freeze and train_cfg.mode != "finetune":
         raise ValueError("freeze=True only applies to mode 'finetune'")
-    return replace(model_cfg, name=canonical_name(model_cfg.name), ada=train_cfg.mode != "base",
-                   max_seq_len=max_seq_len)
+    return replace(
+        model_cfg, name=canonical_name(model_cfg.name), ada=train_cfg.mode != "base", max_seq_len=max_seq_len
+    )
 
 
 class Trainer:
@@ -61,8 +65,15 @@ class Trainer:
     ``best_epoch`` and ``best_valid``. ``callbacks`` run after each epoch.
     """
 
-    def __init__(self, model_cfg: ModelConfig = ModelConfig(), train_cfg: TrainConfig = TrainConfig(), *,
-                 out: str | Path | None = None, progress: bool = True, callbacks: Iterable[Callback] = ()):
+    def __init__(
+        self,
+        model_cfg: ModelConfig = ModelConfig(),
+        train_cfg: TrainConfig = TrainConfig(),
+        *,
+        out: str | Path | None = None,
+        progress: bool = True,
+        callbacks: Iterable[Callback] = (),
+    ):
         self.model_cfg, self.train_cfg = model_cfg, train_cfg
         self.out = Path(out) if out is not None else None
         self.progress = progress
@@ -94,23 +105,39 @@ class Trainer:
                 warnings.warn(f"TrainConfig.{flag} needs CUDA; ignored on {self.device}", stacklevel=3)
         self.amp = tc.amp and on_cuda
         self.forward = torch.compile(self.model) if tc.compile and on_cuda else self.model
-        self.optimizer = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad],
-                                          lr=tc.lr, weight_decay=tc.weight_decay)
+        self.optimizer = torch.optim.Adam(
+            [p for p in self.model.parameters() if p.requires_grad], lr=tc.lr, weight_decay=tc.weight_decay
+        )
         fp16 = self.amp and not torch.cuda.is_bf16_supported()
         self.scaler = torch.amp.GradScaler("cuda", enabled=fp16)
         self.shuffle = torch.Generator().manual_seed(tc.seed)
 
     def _payload(self, ds: ProcessedDataset, state: dict | None = None, epoch: int | None = None) -> dict:
-        return model_payload(self.model, n_items=ds.n_items, n_users=ds.n_users, train_cfg=self.train_cfg,
-                             dataset=ds.name, epoch=self.best_epoch if epoch is None else epoch,
-                             valid=self.best_valid, state=state, fingerprints=self.fingerprints)
+        return model_payload(
+            self.model,
+            n_items=ds.n_items,
+            n_users=ds.n_users,
+            train_cfg=self.train_cfg,
+            dataset=ds.name,
+            epoch=self.best_epoch if epoch is None else epoch,
+            valid=self.best_valid,
+            state=state,
+            fingerprints=self.fingerprints,
+        )
 
     def _save_last(self, ds, best_state, bad_epochs: int, stopped: bool) -> None:
         payload = self._payload(ds, epoch=len(self.history))
-        payload.update(optimizer=self.optimizer.state_dict(), scaler=self.scaler.state_dict(),
-                       rng=rng_state(self.shuffle), history=self.history, best_state=best_state,
-                       best_epoch=self.best_epoch, best_valid=self.best_valid, bad_epochs=bad_epochs,
-                       stopped=stopped)
+        payload.update(
+            optimizer=self.optimizer.state_dict(),
+            scaler=self.scaler.state_dict(),
+            rng=rng_state(self.shuffle),
+            history=self.history,
+            best_state=best_state,
+            best_epoch=self.best_epoch,
+            best_valid=self.best_valid,
+            bad_epochs=bad_epochs,
+            stopped=stopped,
+        )
         save_checkpoint(self.out / "last.pt", payload)
 
     def _resume(self, path: Path) -> tuple[dict | None, int, bool]:
@@ -119,12 +146,16 @@ class Trainer:
         mine = {k: v for k, v in asdict(self.train_cfg).items() if k not in ignore}
         theirs = {k: v for k, v in state["train_config"].items() if k not in ignore}
         if state["model_config"] != asdict(self.model_cfg) or mine != theirs:
-            raise ValueError(f"{path} was written by a run with other settings; use another out folder "
-                             "or fit(..., resume=False) to start afresh")
+            raise ValueError(
+                f"{path} was written by a run with other settings; use another out folder "
+                "or fit(..., resume=False) to start afresh"
+            )
         if state.get("fingerprints", {}).get("data") != self.fingerprints["data"]:
-            raise ValueError(f"{path} was written by a run on other data (training/validation fingerprint "
-                             f"{state.get('fingerprints', {}).get('data')} here {self.fingerprints['data']}); "
-                             "use another out folder or fit(..., resume=False) to start afresh")
+            raise ValueError(
+                f"{path} was written by a run on other data (training/validation fingerprint "
+                f"{state.get('fingerprints', {}).get('data')} here {self.fingerprints['data']}); "
+                "use another out folder or fit(..., resume=False) to start afresh"
+            )
         self.model.load_state_dict(state["model"], strict=True)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
@@ -142,7 +173,7 @@ class Trainer:
         start = time.perf_counter()
         steps = range(0, len(data), tc.batch_size)
         for i in tqdm(steps, desc="batches", leave=False, disable=not self.progress):
-            rows = order[i:i + tc.batch_size]
+            rows = order[i : i + tc.batch_size]
             batch = data.batch(rows, self.device)
             with autocast(self.device, self.amp):
                 loss = list_bce(self.forward(batch))
@@ -163,8 +194,14 @@ class Trainer:
         """Logits ``[n_lists, n_candidates]`` of the current model on ``split``."""
         if self.model is None:
             raise RuntimeError("call fit() first")
-        return score(self.model, split, batch_size=self.train_cfg.eval_batch_size, seed=self.train_cfg.seed,
-                     amp=self.amp, forward=self.forward)
+        return score(
+            self.model,
+            split,
+            batch_size=self.train_cfg.eval_batch_size,
+            seed=self.train_cfg.seed,
+            amp=self.amp,
+            forward=self.forward,
+        )
 
     def fit(self, ds: ProcessedDataset, *, resume: bool = True) -> list[dict]:
         """Train on ``ds.train``, early-stop on ``ds.valid`` GAUC, restore the best epoch; the history."""
@@ -177,16 +214,20 @@ class Trainer:
             best_state, bad_epochs, stopped = self._resume(self.out / "last.pt")
         self.resumed_epochs = len(self.history)
         train, valid = SplitTensors.from_split(ds.train), SplitTensors.from_split(ds.valid)
-        bar = tqdm(total=tc.epochs, initial=len(self.history), desc=self.model.describe(),
-                   disable=not self.progress)
+        bar = tqdm(total=tc.epochs, initial=len(self.history), desc=self.model.describe(), disable=not self.progress)
         while not stopped and len(self.history) < tc.epochs:
             loss, seconds = self._train_epoch(train)
             t0 = time.perf_counter()
             metrics = self.evaluate(valid)
-            record = {"epoch": len(self.history) + 1, "train_loss": loss, "seconds": seconds,
-                      "samples_per_s": len(train) / seconds if seconds > 0 else float("nan"),
-                      "eval_seconds": time.perf_counter() - t0, **metrics,
-                      "best": metrics["gauc"] > self.best_valid.get("gauc", -np.inf)}
+            record = {
+                "epoch": len(self.history) + 1,
+                "train_loss": loss,
+                "seconds": seconds,
+                "samples_per_s": len(train) / seconds if seconds > 0 else float("nan"),
+                "eval_seconds": time.perf_counter() - t0,
+                **metrics,
+                "best": metrics["gauc"] > self.best_valid.get("gauc", -np.inf),
+            }
             self.history.append(record)
             if record["best"]:
                 best_state = copy.deepcopy(self.model.state_dict())

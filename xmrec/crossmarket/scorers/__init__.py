@@ -1,4 +1,5 @@
 """Scorers: each turns the interactions visible at a stage into features of candidate pairs."""
+
 from .base import Scorer
 from .ease import EASE
 from .embeddings import Word2VecScorer

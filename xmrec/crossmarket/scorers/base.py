@@ -4,6 +4,7 @@ A scorer reads only a ``GraphView`` (the interactions visible at a stage) and th
 lists; it returns a dict of ``[n_lists, K]`` arrays named ``<scorer name>:<feature>``. The
 ``primary`` feature is the one used when the scorer ranks on its own.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -38,8 +39,7 @@ class Scorer(ABC):
         return {f"{self.name}:{k}": np.asarray(v, dtype=np.float64) for k, v in raw.items()}
 
     @abstractmethod
-    def _features(self, view: GraphView, cands: Candidates) -> dict[str, np.ndarray]:
-        ...
+    def _features(self, view: GraphView, cands: Candidates) -> dict[str, np.ndarray]: ...
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name})"

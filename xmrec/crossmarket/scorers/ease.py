@@ -6,6 +6,7 @@ target (its training items and the candidates), with the rows of every user of `
 restricted to those items, so source users contribute their co-occurrences on target items.
 The score of a candidate j for user u is sum over history items i of B_ij.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -5,6 +5,7 @@ window spans a whole history). Features are cosine statistics between a candidat
 each history item's vector (sum, max, mean). Items below ``min_count`` get a zero vector
 (cosine 0). Single worker: same seed, same vectors.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,8 +20,16 @@ from .history import aggregate_history
 __all__ = ["Word2VecScorer", "train_item_vectors"]
 
 
-def train_item_vectors(sentences: list[list[int]], n_items: int, dim: int = 64, window: int = 50,
-                       min_count: int = 1, sg: int = 1, epochs: int = 10, seed: int = 2022) -> np.ndarray:
+def train_item_vectors(
+    sentences: list[list[int]],
+    n_items: int,
+    dim: int = 64,
+    window: int = 50,
+    min_count: int = 1,
+    sg: int = 1,
+    epochs: int = 10,
+    seed: int = 2022,
+) -> np.ndarray:
     """Unit-norm item vectors [n_items, dim] from integer-item sentences (zero rows when unseen)."""
     from gensim.models import Word2Vec
 
@@ -28,8 +37,17 @@ def train_item_vectors(sentences: list[list[int]], n_items: int, dim: int = 64, 
     vectors = np.zeros((n_items, dim))
     if not sentences:
         return vectors
-    model = Word2Vec(sentences, vector_size=dim, window=window, min_count=min_count, sg=sg, epochs=epochs,
-                     seed=seed, workers=1, sample=0)
+    model = Word2Vec(
+        sentences,
+        vector_size=dim,
+        window=window,
+        min_count=min_count,
+        sg=sg,
+        epochs=epochs,
+        seed=seed,
+        workers=1,
+        sample=0,
+    )
     keys = np.array([int(k) for k in model.wv.index_to_key], dtype=np.int64)
     vecs = model.wv.vectors.astype(np.float64)
     norms = np.linalg.norm(vecs, axis=1, keepdims=True)
@@ -54,10 +72,18 @@ class Word2VecScorer(Scorer):
         return f"w2v[{market_label(self.markets)}]"
 
     def item_vectors(self, view: GraphView) -> np.ndarray:
-        return train_item_vectors(view.sequences(self.markets), view.data.n_items, dim=self.dim,
-                                  window=self.window, sg=self.sg, epochs=self.epochs, seed=self.seed)
+        return train_item_vectors(
+            view.sequences(self.markets),
+            view.data.n_items,
+            dim=self.dim,
+            window=self.window,
+            sg=self.sg,
+            epochs=self.epochs,
+            seed=self.seed,
+        )
 
     def _features(self, view: GraphView, cands: Candidates) -> dict[str, np.ndarray]:
         vectors = self.item_vectors(view)
-        return aggregate_history(view.histories(cands.users), cands.items,
-                                 lambda H, J: vectors[H] @ vectors[J].T, ("sum", "max", "mean"))
+        return aggregate_history(
+            view.histories(cands.users), cands.items, lambda H, J: vectors[H] @ vectors[J].T, ("sum", "max", "mean")
+        )

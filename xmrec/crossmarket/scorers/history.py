@@ -6,6 +6,7 @@ J = their candidate items, then each (list, candidate) pair gathers its history 
 reduces it (sum, max, mean, and ``hits``: how many history items have a
 non-zero similarity). Nothing outside the candidate pairs is scored.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -24,9 +25,12 @@ def needed_items(hist: sp.csr_matrix, cand: np.ndarray) -> tuple[np.ndarray, np.
     return np.unique(hist.indices), np.unique(cand)
 
 
-def aggregate_history(hist: sp.csr_matrix, cand: np.ndarray,
-                      similarity: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                      stats: Sequence[str] = HISTORY_STATS) -> dict[str, np.ndarray]:
+def aggregate_history(
+    hist: sp.csr_matrix,
+    cand: np.ndarray,
+    similarity: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    stats: Sequence[str] = HISTORY_STATS,
+) -> dict[str, np.ndarray]:
     """Statistics over the history of sim(i, j) for every candidate j of every list.
 
     ``hist`` holds one binary row per list (the list's user history over global items), ``cand``

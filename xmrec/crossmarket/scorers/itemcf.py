@@ -11,6 +11,7 @@ Two similarities, each computed only on the block [history items, candidate item
 
 Counts |U_i| and |I_u| are taken within the chosen markets, on the visible interactions only.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -81,5 +82,4 @@ class ItemCF(Scorer):
     def _features(self, view: GraphView, cands: Candidates) -> dict[str, np.ndarray]:
         matrix = view.restrict(self.markets, weighted=self.weighting == "cosine")
         sim = WEIGHTINGS[self.weighting]
-        return aggregate_history(view.histories(cands.users), cands.items,
-                                 lambda H, J: sim(matrix, H, J), self.stats)
+        return aggregate_history(view.histories(cands.users), cands.items, lambda H, J: sim(matrix, H, J), self.stats)

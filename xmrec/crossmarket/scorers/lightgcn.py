@@ -7,6 +7,7 @@ uniform over items, re-drawn when the user has them); loss BPR + L2 on the batch
 Runs on any device (``xmrec.config.resolve_device``); the seed fixes initialisation and
 sampling. The score of a candidate pair is the dot product of the final embeddings.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,14 +35,24 @@ def _normalised_adjacency(binary: sp.csr_matrix):
     np.power(deg, -0.5, out=inv_sqrt, where=deg > 0)
     values = inv_sqrt[adj.row] * adj.data * inv_sqrt[adj.col]
     idx = torch.from_numpy(np.vstack([adj.row, adj.col]).astype(np.int64))
-    return torch.sparse_coo_tensor(idx, torch.from_numpy(values.astype(np.float32)),
-                                   (n_users + n_items, n_users + n_items), check_invariants=True).coalesce()
+    return torch.sparse_coo_tensor(
+        idx, torch.from_numpy(values.astype(np.float32)), (n_users + n_items, n_users + n_items), check_invariants=True
+    ).coalesce()
 
 
-def train_lightgcn(binary: sp.csr_matrix, dim: int = 64, layers: int = 4, epochs: int = 60,
-                   batch_size: int = 16384, lr: float = 0.02, l2: float = 1e-3, seed: int = 2022,
-                   device: str = "auto", threads: int | None = 1,
-                   progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def train_lightgcn(
+    binary: sp.csr_matrix,
+    dim: int = 64,
+    layers: int = 4,
+    epochs: int = 60,
+    batch_size: int = 16384,
+    lr: float = 0.02,
+    l2: float = 1e-3,
+    seed: int = 2022,
+    device: str = "auto",
+    threads: int | None = 1,
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
     """Final (user, item) embeddings [n_users, dim], [n_items, dim] of LightGCN trained on ``binary``.
 
     ``threads``: CPU threads for torch while training (restored afterwards); 1 avoids the heavy
@@ -83,7 +94,7 @@ def _train(binary, dim, layers, epochs, batch_size, lr, l2, seed, device, progre
     for _ in tqdm(range(epochs), desc="lightgcn", disable=not progress, leave=False):
         order = rng.permutation(len(users))
         for lo in range(0, len(order), batch_size):
-            batch = order[lo:lo + batch_size]
+            batch = order[lo : lo + batch_size]
             u, p = users[batch], items[batch]
             n = rng.integers(n_items, size=len(batch))
             for _retry in range(3):  # re-draw negatives the user has seen
@@ -132,9 +143,19 @@ class LightGCN(Scorer):
         active_users = np.unique(np.concatenate([rows, cands.users]))
         active_items = np.unique(np.concatenate([cols, cands.items.ravel()]))
         sub = binary[active_users][:, active_items]  # train on the connected part only
-        user_emb, item_emb = train_lightgcn(sub, dim=self.dim, layers=self.layers, epochs=self.epochs,
-                                            batch_size=self.batch_size, lr=self.lr, l2=self.l2, seed=self.seed,
-                                            device=self.device, threads=self.threads, progress=self.progress)
+        user_emb, item_emb = train_lightgcn(
+            sub,
+            dim=self.dim,
+            layers=self.layers,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            l2=self.l2,
+            seed=self.seed,
+            device=self.device,
+            threads=self.threads,
+            progress=self.progress,
+        )
         urow = np.searchsorted(active_users, cands.users)
         icol = np.searchsorted(active_items, cands.items)
         return {"dot": np.einsum("nd,nkd->nk", user_emb[urow], item_emb[icol])}

@@ -6,6 +6,7 @@ mean rating in the target (0 when unseen; 5-core rows carry rating 1). Per list:
 the user's visible history. Counts come from the view, so validation counts exclude the target's
 validation positives. Primary feature: the target count (the popularity baseline).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -45,8 +46,9 @@ class Popularity(Scorer):
         feats = {
             "count_target": np.log1p(count_target[items]),
             "count_all": np.log1p(count_all[items]),
-            "target_share": np.divide(count_target, count_all, out=np.zeros_like(count_all),
-                                      where=count_all > 0)[items],
+            "target_share": np.divide(count_target, count_all, out=np.zeros_like(count_all), where=count_all > 0)[
+                items
+            ],
             "n_markets": n_markets[items].astype(np.float64),
             "mean_rating_target": mean_rating[items],
             "user_history": np.broadcast_to(hist_len[:, None], items.shape).copy(),

@@ -14,6 +14,7 @@ run). Then the model scores each candidate list with the user's whole visible
 history (its last ``max_seq_len`` items). Candidates the model never saw rank last in their list (score = the
 list's lowest known score minus 1).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -33,8 +34,9 @@ from .base import Scorer, market_label
 __all__ = ["SequentialScorer", "view_dataset"]
 
 
-def view_dataset(view: GraphView, markets: tuple[str, ...] | None, max_seq_len: int, n_targets: int,
-                 n_neg: int, seed: int) -> ProcessedDataset:
+def view_dataset(
+    view: GraphView, markets: tuple[str, ...] | None, max_seq_len: int, n_targets: int, n_neg: int, seed: int
+) -> ProcessedDataset:
     """The visible interactions of ``markets``' users as a processed, negative-sampled dataset.
 
     Raw ids are the userId/itemId strings (so ids, and the model, do not depend on how
@@ -45,13 +47,22 @@ def view_dataset(view: GraphView, markets: tuple[str, ...] | None, max_seq_len: 
     inter = data.interactions[view.visible]
     inter = inter[view.user_mask(markets)[inter["u"].to_numpy()]]
     items = data.item_ids.to_numpy()[inter["i"].to_numpy()]
-    raw = pd.DataFrame({"user_id": data.user_ids.to_numpy()[inter["u"].to_numpy()], "item_id": items,
-                        "timestamp": np.arange(len(inter), dtype=np.int64)})
+    raw = pd.DataFrame(
+        {
+            "user_id": data.user_ids.to_numpy()[inter["u"].to_numpy()],
+            "item_id": items,
+            "timestamp": np.arange(len(inter), dtype=np.int64),
+        }
+    )
     market_of_user = data.user_market[inter["u"].to_numpy()]
-    cats = pd.DataFrame({"item_id": items,
-                         "cate_id": np.asarray(data.market_names)[market_of_user]}).drop_duplicates()
-    cfg = DataConfig(min_user_interactions=2, n_targets=n_targets, max_seq_len=max_seq_len,
-                     small_category_max_items=0, instance_per_category=False)
+    cats = pd.DataFrame({"item_id": items, "cate_id": np.asarray(data.market_names)[market_of_user]}).drop_duplicates()
+    cfg = DataConfig(
+        min_user_interactions=2,
+        n_targets=n_targets,
+        max_seq_len=max_seq_len,
+        small_category_max_items=0,
+        instance_per_category=False,
+    )
     ds = process_interactions(raw, cfg, item_categories=cats, name=f"{view.stage} view").dataset
     return sample_negatives(ds, SamplerConfig(n_neg=n_neg, seed=seed))
 
@@ -91,14 +102,30 @@ class SequentialScorer(Scorer):
         from xmrec.training.trainer import Trainer
 
         ds = view_dataset(view, self.markets, self.max_seq_len, self.n_targets, self.n_neg, self.seed)
-        trainer = Trainer(ModelConfig(name=self.model),
-                          TrainConfig(mode="ada" if self.ada else "base", epochs=self.epochs, patience=self.patience,
-                                      batch_size=self.batch_size, seed=self.seed, device=self.device),
-                          progress=self.progress)
+        trainer = Trainer(
+            ModelConfig(name=self.model),
+            TrainConfig(
+                mode="ada" if self.ada else "base",
+                epochs=self.epochs,
+                patience=self.patience,
+                batch_size=self.batch_size,
+                seed=self.seed,
+                device=self.device,
+            ),
+            progress=self.progress,
+        )
         trainer.fit(ds)
-        self.trainings.append({"label": self.name, "view": view.stage, "epochs": self.epochs,
-                               "patience": self.patience, "best_epoch": trainer.best_epoch,
-                               "epochs_run": len(trainer.history), "valid_gauc": trainer.best_valid["gauc"]})
+        self.trainings.append(
+            {
+                "label": self.name,
+                "view": view.stage,
+                "epochs": self.epochs,
+                "patience": self.patience,
+                "best_epoch": trainer.best_epoch,
+                "epochs_run": len(trainer.history),
+                "valid_gauc": trainer.best_valid["gauc"],
+            }
+        )
         return trainer, ds
 
     def _features(self, view: GraphView, cands: Candidates) -> dict[str, np.ndarray]:
@@ -119,12 +146,15 @@ class SequentialScorer(Scorer):
             hist = item_id[np.asarray(seq_of.get(u, []), np.int64)]
             hist = hist[hist > 0][-L:]
             if len(hist):
-                item_seq[row, L - len(hist):] = hist
+                item_seq[row, L - len(hist) :] = hist
         seq_len = (item_seq > 0).sum(axis=1)
         cand_ids = item_id[cands.items]
-        tensors = SplitTensors(user=torch.from_numpy(user_id[cands.users]), item_seq=torch.from_numpy(item_seq),
-                               item_seq_len=torch.from_numpy(np.maximum(seq_len, 1)),
-                               candidates=torch.from_numpy(cand_ids))
+        tensors = SplitTensors(
+            user=torch.from_numpy(user_id[cands.users]),
+            item_seq=torch.from_numpy(item_seq),
+            item_seq_len=torch.from_numpy(np.maximum(seq_len, 1)),
+            candidates=torch.from_numpy(cand_ids),
+        )
         scores = trainer.score(tensors).astype(np.float64)
         unknown = cand_ids == 0
         lowest = np.where(unknown, np.inf, scores).min(axis=1, keepdims=True)

@@ -5,6 +5,7 @@ of 1 / (alpha + |I_u & I_v|): two items are close when several users who otherwi
 in common share them, so one heavy user or one clique counts little. Computed per history item
 i on the users of i only (their overlap matrix is |U_i| x |U_i|), for the candidate items J.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,8 +22,9 @@ from .history import HISTORY_STATS, aggregate_history
 __all__ = ["Swing", "swing_similarity"]
 
 
-def swing_similarity(binary: sp.csr_matrix, H: np.ndarray, J: np.ndarray, alpha: float = 0.01,
-                     progress: bool = False) -> np.ndarray:
+def swing_similarity(
+    binary: sp.csr_matrix, H: np.ndarray, J: np.ndarray, alpha: float = 0.01, progress: bool = False
+) -> np.ndarray:
     """Dense Swing block [len(H), len(J)] from a users x items binary matrix."""
     binary = sp.csr_matrix(binary)
     csc = binary.tocsc()
@@ -30,7 +32,7 @@ def swing_similarity(binary: sp.csr_matrix, H: np.ndarray, J: np.ndarray, alpha:
     useful = np.asarray(to_j.sum(axis=1)).ravel() > 0  # a user without a candidate item adds nothing
     out = np.zeros((len(H), len(J)))
     for row, i in enumerate(tqdm(H, desc="swing", disable=not progress, leave=False)):
-        users = csc.indices[csc.indptr[i]:csc.indptr[i + 1]]
+        users = csc.indices[csc.indptr[i] : csc.indptr[i + 1]]
         users = users[useful[users]]
         if len(users) < 2:
             continue
@@ -62,6 +64,9 @@ class Swing(Scorer):
 
     def _features(self, view: GraphView, cands: Candidates) -> dict[str, np.ndarray]:
         matrix = view.restrict(self.markets)
-        return aggregate_history(view.histories(cands.users), cands.items,
-                                 lambda H, J: swing_similarity(matrix, H, J, self.alpha, self.progress),
-                                 self.stats)
+        return aggregate_history(
+            view.histories(cands.users),
+            cands.items,
+            lambda H, J: swing_similarity(matrix, H, J, self.alpha, self.progress),
+            self.stats,
+        )

@@ -5,6 +5,7 @@ item frequency: sharing a niche item says more than sharing a best-seller); the 
 candidate j is the summed similarity of the users v (any market of the combination) who chose
 j. Only the rows of the users being ranked and the columns of their candidates are computed.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
