@@ -90,6 +90,17 @@ def test_run_button_trains_and_updates_the_table(panel):
     )
     assert "my ada" in panel.status.value and "gauc" in panel.status.value
     assert not panel.run_button.disabled
+    assert "white-space: nowrap" in panel.table_view().to_html()  # "0.4703 ± 0.0012" never wraps
+
+
+def test_plot_is_stacked_under_the_table_and_wider_than_it(panel):
+    import struct
+
+    stack = next(w for w in panel.widget.children if isinstance(w, widgets.VBox) and panel.table_out in w.children)
+    assert list(stack.children) == [panel.table_out, panel.plot_out]
+    png = panel.plot_png()
+    width = struct.unpack(">I", png[16:20])[0]  # the PNG header's IHDR width
+    assert width >= 900, width
 
 
 def test_run_variants_covers_every_seed_and_restores_the_seed_control(panel):

@@ -39,10 +39,16 @@ import time
 import urllib.request
 from pathlib import Path
 
-from playwright.sync_api import Page, sync_playwright
+try:
+    from playwright.sync_api import Page, sync_playwright
+except ImportError:  # say what to install instead of a traceback
+    sys.exit(
+        "check_jupyterlab needs Playwright, in its own venv: python3 -m venv /tmp/pwvenv && "
+        "/tmp/pwvenv/bin/pip install playwright; then run this script with /tmp/pwvenv/bin/python"
+    )
 
 ROOT = Path(__file__).resolve().parents[1]
-JUPYTER = ROOT / ".venv" / "bin" / "jupyter"
+JUPYTER = ROOT / ".venv" / "bin" / "jupyter"  # the kit's venv (`make setup`); --jupyter overrides
 ALL = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))  # every numbered notebook
 WIDGET_FAILURES = ("Error displaying widget", "Loading widget...")
 # JupyterLab settings for the run: every cell in the DOM (no windowing), no news/update toasts
@@ -72,7 +78,8 @@ def check(ok, message: str) -> None:
 class Lab:
     """A JupyterLab server on a free local port, with its settings in ``tmp``."""
 
-    def __init__(self, tmp: Path, log: Path):
+    def __init__(self, tmp: Path, log: Path, jupyter: Path = JUPYTER):
+        self.jupyter = jupyter
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -82,7 +89,7 @@ class Lab:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(values))
         cmd = [
-            str(JUPYTER),
+            str(self.jupyter),
             "lab",
             "--no-browser",
             "--ServerApp.ip=127.0.0.1",
@@ -308,13 +315,21 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=Path("/tmp/jlcheck"), help="screenshot folder")
     ap.add_argument("--chromium", default="/usr/bin/chromium")
     ap.add_argument("--timeout", type=float, default=1200, help="seconds allowed per notebook")
+    ap.add_argument("--jupyter", type=Path, default=JUPYTER, help="jupyter executable (default: the kit's .venv)")
     args = ap.parse_args()
+    for path, how in (
+        (args.jupyter, "run `make setup` first, or pass --jupyter"),
+        (Path(args.chromium), "apt-get install -y chromium, or pass --chromium"),
+    ):
+        if not path.is_file():
+            print(f"check_jupyterlab: {path} not found: {how}", file=sys.stderr)
+            return 2
     names = ALL if args.all else [Path(args.notebook).stem]
     args.out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="jlcheck-"))
     lab, times = None, {}
     try:
-        lab = Lab(tmp, args.out / "jupyter.log")
+        lab = Lab(tmp, args.out / "jupyter.log", args.jupyter)
         print(f"JupyterLab on port {lab.port}; outputs of the runs in {tmp}; screenshots in {args.out}")
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=args.chromium, args=["--no-sandbox"])

@@ -191,7 +191,7 @@ class AblationPanel:
                 widgets.HBox([self.run_button, self.preview]),
                 self.status,
                 self.progress_out,
-                widgets.HBox([self.table_out, self.plot_out]),
+                widgets.VBox([self.table_out, self.plot_out]),  # stacked: the plot gets the full width
             ]
         )
 
@@ -265,29 +265,41 @@ class AblationPanel:
         table = self.experiment.table()
         return summarize(table, METRICS) if len(table) else pd.DataFrame()
 
-    def refresh(self) -> None:
-        """Redraw the results table and the comparison plot."""
-        from IPython.display import Image, display
-
+    def table_view(self):
+        """The results table as shown: one row per variant, cells that never wrap."""
         results = self.results()
-        self.table_out.clear_output(wait=True)
-        with self.table_out:
-            display(results[["label", "n_seeds", *METRICS]] if len(results) else results)
-        if not self.plot or not len(results):
-            return
+        shown = results[["label", "n_seeds", *METRICS]] if len(results) else results
+        nowrap = [{"selector": "td, th", "props": [("white-space", "nowrap")]}]  # "0.47 ± 0.01" on one line
+        return shown.style.set_table_styles(nowrap).hide(axis="index")
+
+    def plot_png(self) -> bytes:
+        """The comparison plot as PNG bytes, 1,100 px wide: wider than the table above it.
+
+        Drawn outside pyplot on purpose: JupyterLab 4 with ipykernel 7 sends widget messages on a
+        kernel subshell (setting commsOverSubshells), i.e. another thread, and each one ends with
+        matplotlib-inline's flush_figures, which draws and closes every pyplot figure: a pyplot
+        figure drawn here meanwhile (a Run click) came out blank or cut.
+        """
         from matplotlib.figure import Figure
 
         from xmrec.plots import metric_points
 
-        # Drawn to a PNG here, outside pyplot, on purpose: JupyterLab 4 with ipykernel 7 sends
-        # widget messages on a kernel subshell (setting commsOverSubshells), i.e. another thread,
-        # and each one ends with matplotlib-inline's flush_figures, which draws and closes every
-        # pyplot figure: a pyplot figure drawn here meanwhile (a Run click) came out blank or cut.
         table = self.experiment.table()
-        fig = Figure(figsize=(8, 0.6 * table["label"].nunique() + 1.8))  # metric_points' own size
+        fig = Figure(figsize=(11, 0.6 * table["label"].nunique() + 1.8))
         metric_points(table, self.metric, ax=fig.subplots())
         png = io.BytesIO()
         fig.savefig(png, format="png", dpi=fig.dpi, bbox_inches="tight")  # as the inline backend does
+        return png.getvalue()
+
+    def refresh(self) -> None:
+        """Redraw the results table and, under it, the comparison plot."""
+        from IPython.display import Image, display
+
+        self.table_out.clear_output(wait=True)
+        with self.table_out:
+            display(self.table_view())
+        if not self.plot or not len(self.experiment.results):
+            return
         self.plot_out.clear_output(wait=True)
         with self.plot_out:
-            display(Image(png.getvalue()))
+            display(Image(self.plot_png()))
