@@ -93,7 +93,8 @@ def _crossmarket(args) -> int:
     writable_folder(args.out)
     from xmrec.crossmarket import CrossMarketConfig
 
-    config = replace(CrossMarketConfig.smoke() if args.smoke else CrossMarketConfig(), ties=args.ties)
+    base = CrossMarketConfig.smoke() if args.smoke else CrossMarketConfig()
+    config = replace(base, ties=args.ties, protocol=args.protocol)
     result = run_crossmarket(
         target=args.target,
         data_dir=args.data_dir,
@@ -269,6 +270,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="mean",
         help="tie rule of the validation metrics: mean (mean tied rank) or trec (the official scorer's "
         "trec_eval, needs pytrec-eval-terrier) (default: mean)",
+    )
+    s.add_argument(
+        "--protocol",
+        choices=["honest", "published"],
+        default="honest",
+        help="how the ranker's validation figure is obtained: honest (folds grouped by user, fixed rounds, scorer "
+        "features) or published (the first-place team's reporting: 10 folds over rows, early stopping on the "
+        "reported fold, user/item id codes as features; no leak) (default: honest)",
     )
     s.set_defaults(func=_crossmarket)
 

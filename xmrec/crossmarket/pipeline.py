@@ -33,6 +33,7 @@ from .candidates import Candidates, candidates_for, with_runs
 from .evaluation import candidate_metrics
 from .features import FeatureTable, build_features
 from .graph import TEST, VALID, CrossMarketData
+from .protocol import protocol_inputs
 from .ranker import RankerResult, TrainingLists, cross_validate
 from .settings import CrossMarketConfig, make_scorers
 from .submission import PRED_FILES, predictions_frame, write_predictions
@@ -79,6 +80,7 @@ class CrossMarketResult:
             },
             "n_valid_users": int(best["n_users"]),
             "ties": self.config.ties,
+            "protocol": self.config.protocol,
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
         }
 
@@ -143,7 +145,7 @@ def run_target(
     extra = []
     for view, lists in heldout_lists(data, cands[VALID], cfg.heldout_rounds, cfg.seed):
         table = build_features(view, lists, scorers, progress=cfg.progress)
-        extra.append(TrainingLists(table, lists.labels(), lists.users))
+        extra.append(TrainingLists(table, lists.labels(), lists.users, lists.items))
     if extra:
         lap("features_heldout")
 
@@ -153,10 +155,17 @@ def run_target(
         m = candidate_metrics(features[VALID].column(scorer.primary), valid, data, cfg.ties)
         rows.append({"method": scorer.primary, "family": "scorer", **m})
     rankers: dict[str, RankerResult] = {}
+    ranker_cfg, inputs, ranker_extra = protocol_inputs(cfg.protocol, cfg.ranker, features, cands, extra)
     for objective in cfg.objectives:
-        rcfg = replace(cfg.ranker, objective=objective, seed=cfg.seed)
+        rcfg = replace(ranker_cfg, objective=objective, seed=cfg.seed)
         rankers[objective] = cross_validate(
-            features[VALID], valid.labels(), valid.users, features.get(TEST), rcfg, extra=extra, progress=cfg.progress
+            inputs[VALID],
+            valid.labels(),
+            valid.users,
+            inputs.get(TEST),
+            rcfg,
+            extra=ranker_extra,
+            progress=cfg.progress,
         )
         m = candidate_metrics(rankers[objective].valid_scores, valid, data, cfg.ties)
         rows.append({"method": f"lightgbm_{objective}", "family": "ranker", **m})
@@ -164,7 +173,7 @@ def run_target(
     metrics = pd.DataFrame(rows)
     metrics.insert(2, "market", target)
     metrics.insert(3, "candidates", kinds[VALID])
-    metrics["ties"] = cfg.ties
+    metrics["ties"], metrics["protocol"] = cfg.ties, cfg.protocol
 
     submitted = rankers[cfg.objectives[0]]
     predictions = {VALID: predictions_frame(data, valid, submitted.valid_scores)}

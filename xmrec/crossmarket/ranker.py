@@ -3,7 +3,10 @@
 The only labelled lists of a target are its validation lists, so the ranker is trained with
 K-fold cross-validation on them, folds grouped by user (a user's list never straddles train and
 held-out): each validation list is scored by the fold model that did not see it (out-of-fold,
-the honest validation figure) and test lists by the mean of the fold models. Objectives:
+the honest validation figure) and test lists by the mean of the fold models. The first-place
+team's reporting differs in two switches, off by default: folds over candidate *rows*
+(``row_folds``: a user's list is scored by models that saw the rest of that list) and early
+stopping on the very fold that is then reported (``early_stopping_rounds``). Objectives:
 ``binary`` (pointwise log-loss) or ``lambdarank`` (listwise, NDCG). Fixed rounds, seeded,
 deterministic LightGBM. Training lists keep their positive and a seeded sample of
 ``train_negatives`` negatives (about 3x fewer rows, same ranking quality on t1); held-out and
@@ -21,7 +24,7 @@ from tqdm.auto import tqdm
 
 from .features import FeatureTable
 
-__all__ = ["RankerConfig", "RankerResult", "TrainingLists", "user_folds", "cross_validate"]
+__all__ = ["RankerConfig", "RankerResult", "TrainingLists", "user_folds", "row_fold_assignment", "cross_validate"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,8 @@ class RankerConfig:
     lambda_l2: float = 1.0  # L2 penalty on leaf values
     num_threads: int = 1  # LightGBM threads; 1 is deterministic and, on 2 shared cores, often fastest
     seed: int = 2022  # fold assignment and LightGBM seeds
+    row_folds: bool = False  # published protocol: folds over candidate rows, so one user's list spans folds
+    early_stopping_rounds: int | None = None  # published protocol: each fold early-stops on the fold it reports
 
 
 @dataclass
@@ -49,8 +54,9 @@ class RankerResult:
     valid_scores: np.ndarray  # [n_valid, K]; unlabelled lists get the fold-mean score
     test_scores: np.ndarray | None  # [n_test, K]
     importance: pd.DataFrame  # feature, gain (mean over folds), split
-    folds: np.ndarray  # int [n_valid]: fold of each list, -1 for unlabelled lists
+    folds: np.ndarray  # int [n_valid, K]: fold of each candidate row, -1 for unlabelled lists
     config: RankerConfig
+    rounds: list[int]  # boosting rounds of each fold model (fewer than n_estimators after early stopping)
 
 
 def user_folds(users: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
@@ -104,6 +110,55 @@ class TrainingLists:
     features: FeatureTable
     labels: np.ndarray  # [n, K], one 1 per list
     users: np.ndarray  # [n] global user index: lists of a held-out fold's users are left out
+    items: np.ndarray | None = None  # [n, K] global item indices (for id-code features)
+
+
+def row_fold_assignment(labels: np.ndarray, users: np.ndarray, config: RankerConfig) -> np.ndarray:
+    """Fold of each candidate row ``[n, K]`` of the labelled lists (-1 for unlabelled lists): every
+    row of a list shares its user's fold, or (``row_folds``) rows are shuffled into folds one by one."""
+    n, k = labels.shape
+    labelled = labels.sum(axis=1) > 0
+    folds = np.full((n, k), -1, np.int64)
+    if config.row_folds:
+        n_rows = int(labelled.sum()) * k
+        folds[labelled] = (np.random.default_rng(config.seed).permutation(n_rows) % config.n_folds).reshape(-1, k)
+    else:
+        folds[labelled] = user_folds(users[labelled], config.n_folds, config.seed)[:, None]
+    return folds
+
+
+def _fold_training_set(sources, keeps, folds, users, fold: int, row_folds: bool):
+    """Rows that train the model of ``fold``: kept candidate columns outside the fold; extra lists
+    of the fold's held-out users are left out (user folds only)."""
+    held_users = np.array([]) if row_folds else users[(folds == fold).any(axis=1)]
+    xs, ys = [], []
+    for j, ((x_all, y_all, u_all, ok), keep) in enumerate(zip(sources, keeps)):
+        if j == 0:  # list by list, each in its kept-column order
+            rows = np.flatnonzero(ok & (folds != fold).any(axis=1))
+            outside = np.take_along_axis(folds[rows], keep[rows], axis=1) != fold
+            xs.append(np.take_along_axis(x_all[rows], keep[rows, :, None], axis=1)[outside])
+            ys.append(np.take_along_axis(y_all[rows], keep[rows], axis=1)[outside])
+        else:
+            rows = np.flatnonzero(ok & ~np.isin(u_all, held_users))
+            xs.append(np.take_along_axis(x_all[rows], keep[rows, :, None], axis=1).reshape(-1, x_all.shape[2]))
+            ys.append(np.take_along_axis(y_all[rows], keep[rows], axis=1).reshape(-1))
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def _fit_fold(params, x, y, names, width: int, config: RankerConfig, held=None):
+    """One LightGBM model; with ``early_stopping_rounds`` it stops on ``held`` = (x, y) of the reported fold."""
+    import lightgbm as lgb
+
+    grouped = config.objective == "lambdarank" and not config.row_folds
+    data = lgb.Dataset(
+        x, y, group=np.full(len(x) // width, width) if grouped else None, feature_name=names, free_raw_data=True
+    )
+    if not config.early_stopping_rounds:
+        return lgb.train(params, data, num_boost_round=config.n_estimators)
+    check = lgb.Dataset(held[0], held[1], reference=data)
+    stop = lgb.early_stopping(config.early_stopping_rounds, first_metric_only=True, verbose=False)
+    metric = {"metric": "auc" if config.objective == "binary" else "ndcg"}
+    return lgb.train({**params, **metric}, data, config.n_estimators, valid_sets=[check], callbacks=[stop])
 
 
 def cross_validate(
@@ -116,64 +171,42 @@ def cross_validate(
     progress: bool = False,
     score_with: FeatureTable | None = None,
 ) -> RankerResult:
-    """Train one model per user-grouped fold on the labelled validation lists (module docstring).
+    """Train one model per fold on the labelled validation lists (module docstring).
 
     ``labels`` is ``[n_valid, K]`` with one 1 per labelled list and all zeros for unlabelled ones.
     ``extra`` lists join every fold's training set, except those of the fold's held-out users.
     ``score_with``: other features of the same lists to score the held-out folds with (default
     ``valid``); ``leakage`` trains on leaky features and scores honest ones.
     """
-    import lightgbm as lgb
-
     scoring = valid if score_with is None else score_with
-    for other in (test, scoring):
+    for other in [test, scoring] + [e.features for e in extra]:
         if other is not None and other.names != valid.names:
-            raise ValueError("validation and test (or scoring) feature tables have different columns")
+            raise ValueError("validation, test, scoring or extra feature tables have different columns")
     n, k, f = valid.values.shape
     labelled = labels.sum(axis=1) > 0
-    folds = np.full(n, -1, np.int64)
-    folds[labelled] = user_folds(users[labelled], config.n_folds, config.seed)
-    valid_scores = np.zeros((n, k))
-    test_scores = None if test is None else np.zeros(test.values.shape[:2])
-    gain = np.zeros(f)
-    split = np.zeros(f)
-    params = _params(config)
-    for e in extra:
-        if e.features.names != valid.names:
-            raise ValueError("extra training lists have different feature columns")
+    folds = row_fold_assignment(labels, users, config)
     sources = [(valid.values, labels, users, labelled)] + [
         (e.features.values, e.labels, e.users, e.labels.sum(axis=1) > 0) for e in extra
     ]
     keeps = [_training_columns(y, config.train_negatives, config.seed + j) for j, (_, y, _, _) in enumerate(sources)]
-    width = keeps[0].shape[1]
+    valid_scores, gain, split, rounds = np.zeros((n, k)), np.zeros(f), np.zeros(f), []
+    test_scores = None if test is None else np.zeros(test.values.shape[:2])
+    params, names, unl = _params(config), [_safe(nm) for nm in valid.names], np.flatnonzero(~labelled)
     for fold in tqdm(range(config.n_folds), desc="ranker folds", disable=not progress, leave=False):
-        held_users = users[folds == fold]
-        xs, ys = [], []
-        for j, ((x_all, y_all, u_all, ok), keep) in enumerate(zip(sources, keeps)):
-            rows = np.flatnonzero(ok & (folds != fold if j == 0 else ~np.isin(u_all, held_users)))
-            xs.append(np.take_along_axis(x_all[rows], keep[rows, :, None], axis=1))
-            ys.append(np.take_along_axis(y_all[rows], keep[rows], axis=1))
-        x, y = np.concatenate(xs), np.concatenate(ys)
-        data = lgb.Dataset(
-            x.reshape(-1, f),
-            y.reshape(-1),
-            group=np.full(len(x), width) if config.objective == "lambdarank" else None,
-            feature_name=[_safe(nm) for nm in valid.names],
-            free_raw_data=True,
-        )
-        model = lgb.train(params, data, num_boost_round=config.n_estimators)
-        held = np.flatnonzero(folds == fold)
-        valid_scores[held] = model.predict(scoring.values[held].reshape(-1, f)).reshape(-1, k)
-        unl = np.flatnonzero(~labelled)
+        x, y = _fold_training_set(sources, keeps, folds, users, fold, config.row_folds)
+        held = folds == fold
+        model = _fit_fold(params, x, y, names, keeps[0].shape[1], config, (valid.values[held], labels[held]))
+        valid_scores[held] = model.predict(scoring.values[held])
         if len(unl):
             valid_scores[unl] += model.predict(scoring.values[unl].reshape(-1, f)).reshape(-1, k) / config.n_folds
         if test is not None:
             test_scores += model.predict(test.values.reshape(-1, f)).reshape(-1, k) / config.n_folds
         gain += model.feature_importance("gain") / config.n_folds
         split += model.feature_importance("split") / config.n_folds
+        rounds.append(model.best_iteration or model.current_iteration())
     importance = pd.DataFrame({"feature": valid.names, "gain": gain, "split": split})
     importance = importance.sort_values("gain", ascending=False, ignore_index=True)
-    return RankerResult(valid_scores, test_scores, importance, folds, config)
+    return RankerResult(valid_scores, test_scores, importance, folds, config, rounds)
 
 
 def _safe(name: str) -> str:

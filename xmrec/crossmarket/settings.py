@@ -55,6 +55,7 @@ class CrossMarketConfig:
     n_candidates: int = 100  # list length when candidates must be sampled
     seed: int = 2022  # candidate sampling, scorers, folds, LightGBM
     ties: str = "mean"  # tie rule of the metrics: "mean" (mean tied rank) or "trec" (the official trec_eval)
+    protocol: str = "honest"  # "honest" (user folds) or "published" (the winners' reporting, crossmarket.protocol)
     progress: bool = False  # tqdm progress bars
 
     @classmethod
