@@ -630,3 +630,30 @@ def ranked_bars(
     if title:
         ax.set_title(title)
     return fig, ax
+
+
+def protocol_steps(table, published: float | None = None, ax=None, title: str | None = None):
+    """The protocol table as bars in its own order (honest first): NDCG@10 with its standard error
+    over users, the gain over the honest row written at each bar, the leak row hatched apart, and
+    a dashed line at the ``published`` figure."""
+    fig, ax = new_ax(ax, figsize=(11, 0.55 * len(table) + 1.8))
+    y = np.arange(len(table))[::-1]
+    leak = table["leak"].to_numpy(bool)
+    honest, leaky = colors_for(["honest", "leak"]).values()
+    colors = [leaky if is_leak else honest for is_leak in leak]
+    bars = ax.barh(y, table["ndcg@10"], xerr=table["se_users"], color=colors, capsize=3)
+    for bar, is_leak in zip(bars, leak):
+        bar.set_hatch("//" if is_leak else None)
+    gains = [f"{v:.4f} ({g:+.4f})" for v, g in zip(table["ndcg@10"], table["gain"])]
+    ax.bar_label(bars, labels=gains, padding=6, fontsize="x-small")
+    ax.set_yticks(y, table["protocol"], fontsize="small")
+    low = float(table["ndcg@10"].min())
+    ax.set_xlim(low - 0.03, max(float(table["ndcg@10"].max()), published or 0) + 0.04)
+    ax.axvline(table["ndcg@10"].iloc[0], color="black", lw=0.8)
+    if published is not None:
+        ax.axvline(published, color="black", ls="--", lw=1.2)
+        ax.text(published, len(table) - 0.4, f" published {published}", fontsize="x-small", va="bottom")
+    ax.set_xlabel("NDCG@10 on t1 validation lists (error bar: standard error over users)")
+    if title:
+        ax.set_title(title)
+    return fig, ax
