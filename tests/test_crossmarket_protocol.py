@@ -8,7 +8,14 @@ import pytest
 
 from xmrec.crossmarket.candidates import Candidates
 from xmrec.crossmarket.features import FeatureTable
-from xmrec.crossmarket.protocol import ID_FEATURES, PUBLISHED, protocol_inputs, published_ranker, with_id_codes
+from xmrec.crossmarket.protocol import (
+    ID_FEATURES,
+    PUBLISHED,
+    protocol_inputs,
+    protocol_table,
+    published_ranker,
+    with_id_codes,
+)
 from xmrec.crossmarket.ranker import RankerConfig, TrainingLists, cross_validate, row_fold_assignment
 
 N, K, F = 240, 12, 4
@@ -70,3 +77,31 @@ def test_published_inputs_switch_every_element_and_honest_changes_nothing(lists)
     assert published_ranker(FAST, ("id codes",)) == FAST  # the id element changes features, not the ranker
     with pytest.raises(ValueError, match="protocol must be one of"):
         protocol_inputs("leaky", FAST, {"valid": table}, cands, extra)
+
+
+def test_protocol_table_summarises_seeds_in_the_settings_order():
+    def run(protocol, seed, ndcg, se):
+        return {
+            "protocol": protocol,
+            "elements": "x",
+            "leak": False,
+            "seed": seed,
+            "ndcg@10": ndcg,
+            "se_users": se,
+            "n_users": 100,
+            "rounds": 300.0,
+        }
+
+    runs = [
+        run("+ row folds", 1, 0.75, 0.01),
+        run("honest (the kit's default)", 2, 0.71, 0.02),
+        run("honest (the kit's default)", 1, 0.70, 0.02),
+        run("+ row folds", 2, 0.77, 0.03),
+    ]
+    table = protocol_table(runs)
+    assert list(table["protocol"]) == ["honest (the kit's default)", "+ row folds"]
+    assert table["ndcg@10"].tolist() == pytest.approx([0.705, 0.76])
+    assert table["gain"].tolist() == pytest.approx([0.0, 0.055])
+    assert table["seed_spread"].tolist() == pytest.approx([0.01, 0.02])
+    assert table["se_users"].tolist() == pytest.approx([0.02, 0.02])
+    assert table["seeds"].tolist() == [[1, 2], [1, 2]]
