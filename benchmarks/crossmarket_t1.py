@@ -66,7 +66,7 @@ def main(argv=None) -> int:
         rows.append((f"{lg.primary} ({args.lightgcn_epochs} epochs, extra)", "scorer", m["ndcg@10"], m["hit@10"]))
         for label, objective, use_extra in (
             ("lightgbm_lambdarank (extra)", "lambdarank", True),
-            ("lightgbm_binary without held-out lists (baseline)", "binary", False),
+            ("lightgbm_binary on the validation lists only (the winners' recipe, honest protocol)", "binary", False),
         ):
             t = time.perf_counter()
             rcfg = replace(cfg.ranker, objective=objective, seed=cfg.seed)
