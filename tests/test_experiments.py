@@ -265,3 +265,13 @@ def test_seed_gains_pair_by_model_and_seed():
     assert g.loc["M ada", "gauc_gain_std"] == pytest.approx(np.std([0.05, -0.01], ddof=1))
     assert g.loc["M ada", "wins"] == 1 and g.loc["M ada", "n_seeds"] == 2
     assert g.loc["N ada", "gauc_gain"] == pytest.approx(0.10) and np.isnan(g.loc["N ada", "gauc_gain_std"])
+
+
+def test_latent_probe_reads_a_label_that_is_there_and_not_one_that_is_not():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 400)
+    readable = np.c_[labels + rng.normal(0, 0.3, 400), rng.normal(size=(400, 5))]
+    found = xp.latent_probe(readable, labels)
+    assert found["accuracy"] > 0.9 and abs(found["majority"] - np.bincount(labels).max() / 400) < 1e-12
+    noise = xp.latent_probe(rng.normal(size=(400, 6)), labels)
+    assert noise["accuracy"] < found["majority"] + 0.1  # nothing to read: about the majority guess

@@ -39,9 +39,16 @@ def real(tmp_path_factory):
     return _run(tmp_path_factory, "real")
 
 
+PROTOCOL_RECORD = project_root() / "benchmarks" / "results" / "crossmarket_protocol.json"
+
+
 def _check_common(res: dict, figures) -> None:
     assert res["smoke"] is True
-    assert set(res["figures"]) == FIGURES
+    recorded = res["protocol"] is not None  # the recorded protocol table is drawn on the real data only
+    assert recorded == (res["source"] == "real" and PROTOCOL_RECORD.is_file())
+    assert set(res["figures"]) == FIGURES | ({"05_protocol.png"} if recorded else set())
+    if recorded:
+        assert res["protocol"][0]["protocol"].startswith("honest") and res["protocol"][0]["gain"] == 0.0
     for name in FIGURES:
         assert (figures / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     methods = {m["method"]: m for m in res["metrics"]}

@@ -20,6 +20,7 @@ from xmrec.data import pipeline
 from xmrec.data.export import ORIGINAL_COLUMNS, read_item_embeddings, read_original_split
 from xmrec.data.pipeline import load_or_prepare, prepare_dataset, write_dataset
 from xmrec.data.store import SPLITS, Split, load
+from xmrec.overrides import default_of
 
 PY = sys.executable
 SPLIT_FIELDS = ("user", "item", "cate", "item_seq", "item_seq_len", "neg_items", "neg_pool", "neg_n_cates")
@@ -66,7 +67,8 @@ def test_same_seed_in_process_matches_the_cli_run(cli_out):
     from xmrec.data.sources import load_movielens
 
     out, _ = cli_out
-    here = process_interactions(load_movielens("ml-100k"), DataConfig(), name="ml-100k").dataset
+    preset = DataConfig(max_seq_len=default_of("data.max_seq_len"))  # the CLI's default preset, small-data
+    here = process_interactions(load_movielens("ml-100k"), preset, name="ml-100k").dataset
     sample_negatives(here, SamplerConfig(seed=5))
     here.item_emb = load(out).item_emb  # word2vec determinism: tests/test_embeddings.py
     assert_same_dataset(here, load(out))
@@ -101,9 +103,10 @@ def test_load_or_prepare_reuses_a_matching_run(cli_out, monkeypatch, tmp_path):
         return "prepared"
 
     monkeypatch.setattr(pipeline, "prepare_dataset", fake_prepare)
-    ds = load_or_prepare("ml-100k", out, seed=5)
+    length = default_of("data.max_seq_len")  # what the CLI's default preset prepared
+    ds = load_or_prepare("ml-100k", out, seed=5, max_seq_len=length)
     assert not calls and ds.config["seed"] == 5
-    assert load_or_prepare("ml-100k", out, seed=6) == "prepared"  # another config: prepare again
+    assert load_or_prepare("ml-100k", out, seed=6, max_seq_len=length) == "prepared"  # another config: prepare again
     assert load_or_prepare("ml-100k", out, seed=5, max_seq_len=20) == "prepared"
     assert len(calls) == 2
     assert load_or_prepare("ml-100k", seed=9) is load_or_prepare("ml-100k", seed=9, progress=True)
