@@ -158,9 +158,9 @@ def _doc(key: str) -> str:
 
     section, name = key.split(".", 1)
     others = [
-        f"{p}: {v[key]}"
-        for p, v in ((p, pr.values) for p, pr in PRESETS.items())
-        if p != DEFAULT_PRESET and key in v and v[key] != default_of(key)
+        f"{label}: {preset.values[key]}"
+        for label, preset in PRESETS.items()
+        if label != DEFAULT_PRESET and key in preset.values and preset.values[key] != default_of(key)
     ]
     return (
         f"{field_docs(SECTIONS[section])[name]} (default: {default_of(key)}"

@@ -26,6 +26,8 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
+from xmrec.metrics import per_list, scores_with_positive_first
+
 from .features import FeatureTable, build_features
 from .graph import VALID
 from .ranker import RankerConfig, TrainingLists, cross_validate
@@ -79,8 +81,6 @@ def published_ranker(ranker: RankerConfig, elements=ELEMENTS) -> RankerConfig:
 
 
 def _per_user_ndcg(scores: np.ndarray, cands) -> np.ndarray:
-    from xmrec.metrics import per_list, scores_with_positive_first
-
     rows = np.flatnonzero(cands.labelled)
     return per_list(scores_with_positive_first(scores[rows], cands.positive[rows]), ks=(10,))["ndcg@10"]
 
