@@ -632,28 +632,56 @@ def ranked_bars(
     return fig, ax
 
 
-def protocol_steps(table, published: float | None = None, ax=None, title: str | None = None):
-    """The protocol table as bars in its own order (honest first): NDCG@10 with its standard error
-    over users, the gain over the honest row written at each bar, the leak row hatched apart, and
-    a dashed line at the ``published`` figure."""
-    fig, ax = new_ax(ax, figsize=(11, 0.55 * len(table) + 1.8))
+def _protocol_bars(ax, table, published, low: float, high: float, legend: bool = True) -> None:
+    """Bars of ``table`` in its own order with standard-error bars, each labelled past its error bar."""
     y = np.arange(len(table))[::-1]
-    leak = table["leak"].to_numpy(bool)
     honest, leaky = colors_for(["honest", "leak"]).values()
-    colors = [leaky if is_leak else honest for is_leak in leak]
-    bars = ax.barh(y, table["ndcg@10"], xerr=table["se_users"], color=colors, capsize=3)
+    leak = table["leak"].to_numpy(bool)
+    bars = ax.barh(
+        y, table["ndcg@10"], xerr=table["se_users"], capsize=3, color=[leaky if is_leak else honest for is_leak in leak]
+    )
     for bar, is_leak in zip(bars, leak):
         bar.set_hatch("//" if is_leak else None)
-    gains = [f"{v:.4f} ({g:+.4f})" for v, g in zip(table["ndcg@10"], table["gain"])]
-    ax.bar_label(bars, labels=gains, padding=6, fontsize="x-small")
+    for yy, v, se, g in zip(y, table["ndcg@10"], table["se_users"], table["gain"]):
+        ax.text(
+            v + se + 0.002 * (high - low) / 0.06,
+            yy,
+            f" {v:.4f} ({g:+.4f})",
+            va="center",
+            fontsize="x-small",
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1},
+        )
     ax.set_yticks(y, table["protocol"], fontsize="small")
-    low = float(table["ndcg@10"].min())
-    ax.set_xlim(low - 0.03, max(float(table["ndcg@10"].max()), published or 0) + 0.04)
+    ax.set_xlim(low, high)
     ax.axvline(table["ndcg@10"].iloc[0], color="black", lw=0.8)
     if published is not None:
-        ax.axvline(published, color="black", ls="--", lw=1.2)
-        ax.text(published, len(table) - 0.4, f" published {published}", fontsize="x-small", va="bottom")
+        ax.axvline(published, color="black", ls="--", lw=1.2, label=f"published {published}")
+        if legend:
+            ax.legend(loc="lower right", fontsize="x-small")
+
+
+def protocol_steps(table, published: float | None = None, title: str | None = None):
+    """The protocol table, honest row first: left, the reporting elements on a zoomed axis (NDCG@10,
+    standard error over users, gain over the honest row, a dashed line at ``published``); right,
+    the leak row (hatched) beside the honest one on the full scale."""
+    import matplotlib.pyplot as plt
+
+    plain, leak = table[~table["leak"]], table[table["leak"] | (table.index == table.index[0])]
+    fig, (ax, ax_leak) = plt.subplots(
+        1, 2, figsize=(15, 0.6 * len(plain) + 2.2), gridspec_kw={"width_ratios": [3, 1.4]}
+    )
+    low = float(plain["ndcg@10"].min() - plain["se_users"].max()) - 0.01
+    high = max(float((plain["ndcg@10"] + plain["se_users"]).max()), published or 0) + 0.02
+    _protocol_bars(ax, plain, published, low, high)
     ax.set_xlabel("NDCG@10 on t1 validation lists (error bar: standard error over users)")
+    ax.set_title("the published reporting, element by element", fontsize="medium")
+    _protocol_bars(ax_leak, leak, published, 0.0, 1.25, legend=False)
+    ax_leak.set_yticks(
+        np.arange(len(leak))[::-1], ["honest" if not x else "all three + leak" for x in leak["leak"]], fontsize="small"
+    )
+    ax_leak.set_xlabel("NDCG@10 (full scale)")
+    ax_leak.set_title("upper bound: the leak, never reported", fontsize="medium")
     if title:
-        ax.set_title(title)
-    return fig, ax
+        fig.suptitle(title, fontweight="bold", y=1.02)
+    fig.tight_layout()
+    return fig, (ax, ax_leak)
