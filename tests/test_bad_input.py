@@ -166,3 +166,20 @@ def test_a_validation_positive_missing_from_its_list_is_refused():
         r"candidate list \(first: user B, item 1\)",
     ):
         candidates_for(data, VALID, "official")
+
+
+def test_tensorboard_without_the_package_says_what_to_install(folders, tmp_path, capsys, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_tensorboard(name, *args, **kwargs):
+        if name.startswith("torch.utils.tensorboard"):
+            raise ImportError("No module named 'tensorboard'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tensorboard)
+    out = tmp_path / "run"
+    assert main(["train", *TRAIN, "--data", str(folders["a"]), "--out", str(out), "--tensorboard", str(tmp_path)]) == 2
+    assert "pip install tensorboard" in capsys.readouterr().err
+    assert not (out / "metrics.json").exists()

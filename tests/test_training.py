@@ -276,3 +276,36 @@ def test_cli_prints_key_errors_without_quotes(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(xmrec.training, "train_run", missing)
     assert main(["train", "--model", "MF", "--data", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
     assert capsys.readouterr().err == "error: no run labelled 'x'; runs: []\n"  # str(KeyError) would quote it
+
+
+def test_tensorboard_callback_writes_every_number_of_every_epoch(dataset, tmp_path, monkeypatch):
+    """With a stand-in SummaryWriter (the tensorboard package is an optional extra)."""
+    import sys
+    import types
+
+    written = []
+
+    class Writer:
+        def __init__(self, log_dir):
+            self.log_dir = log_dir
+
+        def add_scalar(self, key, value, step):
+            written.append((key, value, step))
+
+        def flush(self):
+            pass
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", types.SimpleNamespace(SummaryWriter=Writer))
+    from xmrec.training.tensorboard import tensorboard_callback
+
+    train_run(
+        dataset,
+        tmp_path / "run",
+        ModelConfig(name="MF", dim=DIM),
+        TrainConfig(epochs=2, batch_size=64, device="cpu"),
+        progress=False,
+        callbacks=[tensorboard_callback(tmp_path / "tb")],
+    )
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert {(k, h[k], h["epoch"]) for h in history for k in ("train_loss", "gauc", "ndcg@10")} <= set(written)
+    assert {step for _, _, step in written} == {1, 2}

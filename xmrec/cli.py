@@ -63,6 +63,14 @@ def _train(args) -> int:
     from xmrec.training import train_run
 
     cfg, explicit = _configs(args, ("model", "train"), TRAIN_FLAGS)
+    callbacks = []
+    if args.tensorboard is not None:
+        from xmrec.training.tensorboard import tensorboard_callback
+
+        try:
+            callbacks.append(tensorboard_callback(writable_folder(args.tensorboard, "--tensorboard folder")))
+        except ImportError as err:  # an optional dependency: say what to install, exit 2
+            raise ValueError(str(err)) from None
     metrics = train_run(
         args.data,
         args.out,
@@ -70,6 +78,7 @@ def _train(args) -> int:
         cfg["train"],
         match_embedding_dim="model.dim" not in explicit,
         command=sys.argv,
+        callbacks=callbacks,
     )
     print(json.dumps({k: v for k, v in metrics.items() if k != "provenance"}))
     return 0
@@ -238,6 +247,13 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         s.add_argument(flag, type=kind, default=None, help=_doc(key))
     s.add_argument("--amp", action="store_true", default=None, help=_doc("train.amp"))
+    s.add_argument(
+        "--tensorboard",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also write the per-epoch history as TensorBoard scalars to DIR (needs tensorboard)",
+    )
     _add_config_options(s, ("model", "train"))
     s.set_defaults(func=_train)
 

@@ -24,6 +24,7 @@ def train_run(
     progress: bool = True,
     resume: bool = True,
     command: list[str] | str | None = None,
+    callbacks=(),
 ) -> dict:
     """Train ``model_cfg`` with ``train_cfg`` on ``data`` (a folder of ``xmrec.data.store.save``, or the dataset).
 
@@ -32,13 +33,14 @@ def train_run(
     ``provenance``) and ``config.json`` (configs, data, what was trained, epochs, timing,
     ``provenance``). Returns metrics.json's content. ``match_embedding_dim`` sets d to the word2vec
     table's width (otherwise a ``dim`` that differs from the table is refused). A run folder from
-    another run refuses to resume; a resumed run says so on stderr.
+    another run refuses to resume; a resumed run says so on stderr. ``callbacks`` run after each
+    epoch (:class:`Trainer`), e.g. :func:`xmrec.training.tensorboard.tensorboard_callback`.
     """
     out = writable_folder(out, "run folder")
     ds = data if isinstance(data, ProcessedDataset) else load(data)
     if match_embedding_dim and ds.item_emb is not None:
         model_cfg = replace(model_cfg, dim=int(ds.item_emb.shape[1]))
-    trainer = Trainer(model_cfg, train_cfg, out=out, progress=progress)
+    trainer = Trainer(model_cfg, train_cfg, out=out, progress=progress, callbacks=callbacks)
     history = trainer.fit(ds, resume=resume)
     if trainer.resumed_epochs:
         print(
