@@ -105,3 +105,20 @@ def test_protocol_table_summarises_seeds_in_the_settings_order():
     assert table["seed_spread"].tolist() == pytest.approx([0.01, 0.02])
     assert table["se_users"].tolist() == pytest.approx([0.02, 0.02])
     assert table["seeds"].tolist() == [[1, 2], [1, 2]]
+
+
+def test_ensemble_standardises_each_list_before_averaging():
+    from xmrec.crossmarket.ensemble import ensemble_scores, standardise_lists
+
+    a = np.array([[1.0, 2.0, 3.0], [5.0, 5.0, 5.0]])
+    z = standardise_lists(a)
+    np.testing.assert_allclose(z[0], [-1.2247449, 0.0, 1.2247449], rtol=1e-6)
+    assert (z[1] == 0).all()  # a constant list carries no order
+    big = 1000 * a[:1] + 7  # same order, another scale: the same standardised scores
+    np.testing.assert_allclose(standardise_lists(big), z[:1])
+    b = np.array([[3.0, 2.0, 1.0]])
+    np.testing.assert_allclose(
+        ensemble_scores([a[:1] * 100, b]), [[0.0, 0.0, 0.0]], atol=1e-12
+    )  # opposite orders cancel
+    with pytest.raises(ValueError, match="at least one member"):
+        ensemble_scores([])
