@@ -97,11 +97,10 @@ def _evaluate(args) -> int:
 
 
 def _crossmarket(args) -> int:
+    from xmrec.crossmarket import CrossMarketConfig
     from xmrec.crossmarket.pipeline import run_crossmarket
 
     writable_folder(args.out)
-    from xmrec.crossmarket import CrossMarketConfig
-
     base = CrossMarketConfig.smoke() if args.smoke else CrossMarketConfig()
     config = replace(base, ties=args.ties, protocol=args.protocol)
     result = run_crossmarket(
