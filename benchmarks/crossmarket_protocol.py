@@ -26,8 +26,9 @@ from functools import partial
 from pathlib import Path
 
 from xmrec.config import markets_dir
+from xmrec.crossmarket.leakage import leaky_features
 from xmrec.crossmarket.pipeline import run_target
-from xmrec.crossmarket.protocol import leaky_features, protocol_run, protocol_table, settings
+from xmrec.crossmarket.protocol import protocol_run, protocol_table, settings
 from xmrec.crossmarket.settings import CrossMarketConfig
 from xmrec.io import atomic_write_text
 from xmrec.provenance import as_markdown, provenance

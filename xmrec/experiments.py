@@ -329,9 +329,13 @@ class Experiment:
             self.run(v.base_variant(), seed)
         return init
 
+    def _dir_of(self, v: Variant, seed: int) -> Path:
+        """The run folder of ``v`` for ``seed`` (a fine-tune's name includes its base checkpoint)."""
+        return self._run_dir(v, seed, self._init_of(v, seed))
+
     def is_done(self, v: Variant, seed: int) -> bool:
         """True when ``runs_dir`` holds the finished run of ``v`` for ``seed``."""
-        return (self._run_dir(v, seed, self._init_of(v, seed)) / DONE).is_file()
+        return (self._dir_of(v, seed) / DONE).is_file()
 
     def run(self, v: Variant, seed: int = 2022) -> RunResult:
         """Train (or reuse) ``v`` for ``seed``; the result is appended to :attr:`results`."""
@@ -389,7 +393,7 @@ class Experiment:
                 futures = {pool.submit(_run_in_worker, settings, v, s): (v, s) for v, s in phase}
                 for future in as_completed(futures):
                     v, s = futures[future]
-                    self._worker_seconds[self._run_dir(v, s, self._init_of(v, s))] = future.result()
+                    self._worker_seconds[self._dir_of(v, s)] = future.result()
                     bar.update(1)
                     bar.set_postfix_str(f"{v.label} seed {s}")
         bar.close()

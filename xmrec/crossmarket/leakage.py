@@ -20,13 +20,21 @@ from dataclasses import replace
 import pandas as pd
 
 from .evaluation import candidate_metrics
-from .features import build_features
+from .features import FeatureTable, build_features
 from .graph import VALID
 from .pipeline import CrossMarketResult
 from .ranker import cross_validate
 from .settings import make_scorers
 
-__all__ = ["leakage_cost"]
+__all__ = ["leaky_features", "leakage_cost"]
+
+
+def leaky_features(result: CrossMarketResult, progress: bool = False) -> FeatureTable:
+    """The validation features computed on the view that holds the target's validation positives."""
+    cfg, data = result.config, result.data
+    return build_features(
+        data.view(VALID, leak=True), result.candidates[VALID], make_scorers(cfg, data), progress=progress
+    )
 
 
 def leakage_cost(result: CrossMarketResult, objective: str | None = None) -> pd.DataFrame:
@@ -36,10 +44,10 @@ def leakage_cost(result: CrossMarketResult, objective: str | None = None) -> pd.
     ndcg@10, hit@10. The ranker is retrained without held-out lists on both sides, so the
     comparison isolates the leak.
     """
-    cfg, data = result.config, result.data
+    cfg = result.config
     objective = objective or cfg.objectives[0]
     valid, honest = result.candidates[VALID], result.features[VALID]
-    leaky = build_features(data.view(VALID, leak=True), valid, make_scorers(cfg, data), progress=cfg.progress)
+    leaky = leaky_features(result, progress=cfg.progress)
     if leaky.names != honest.names:
         raise ValueError(
             "leaky and honest feature tables differ in columns; was the result built with another configuration?"

@@ -28,16 +28,16 @@ import pandas as pd
 
 from xmrec.metrics import per_list, scores_with_positive_first
 
-from .features import FeatureTable, build_features
+from .features import FeatureTable
 from .graph import VALID
 from .ranker import RankerConfig, TrainingLists, cross_validate
-from .settings import make_scorers
 
 __all__ = [
     "ID_FEATURES",
     "PROTOCOLS",
     "ELEMENTS",
     "with_id_codes",
+    "with_elements",
     "protocol_inputs",
     "published_ranker",
     "protocol_table",
@@ -56,18 +56,19 @@ def with_id_codes(table: FeatureTable, users: np.ndarray, items: np.ndarray) -> 
     return FeatureTable(table.names + list(ID_FEATURES), np.concatenate([table.values, codes], axis=2), table.seconds)
 
 
-def _extra_with_ids(extra) -> list[TrainingLists]:
-    return [TrainingLists(with_id_codes(e.features, e.users, e.items), e.labels, e.users, e.items) for e in extra]
+def with_elements(elements, ranker: RankerConfig, tables: dict, cands: dict, extra):
+    """The ranker config, feature tables ({stage: table}) and extra lists with ``elements`` switched on."""
+    if "id codes" in elements:
+        tables = {stage: with_id_codes(t, cands[stage].users, cands[stage].items) for stage, t in tables.items()}
+        extra = [TrainingLists(with_id_codes(e.features, e.users, e.items), e.labels, e.users, e.items) for e in extra]
+    return published_ranker(ranker, elements), tables, list(extra)
 
 
 def protocol_inputs(protocol: str, ranker: RankerConfig, tables: dict, cands: dict, extra):
     """The ranker config, feature tables ({stage: table}) and extra lists that ``protocol`` ranks with."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
-    if protocol == "honest":
-        return ranker, tables, list(extra)
-    tables = {stage: with_id_codes(t, cands[stage].users, cands[stage].items) for stage, t in tables.items()}
-    return published_ranker(ranker), tables, _extra_with_ids(extra)
+    return with_elements(ELEMENTS if protocol == "published" else (), ranker, tables, cands, extra)
 
 
 def published_ranker(ranker: RankerConfig, elements=ELEMENTS) -> RankerConfig:
@@ -94,23 +95,14 @@ def settings() -> list[tuple[str, tuple[str, ...], bool]]:
     return rows
 
 
-def leaky_features(result, progress: bool = False) -> FeatureTable:
-    """Validation features computed on the view that holds the target's validation positives."""
-    cfg, data = result.config, result.data
-    return build_features(
-        data.view(VALID, leak=True), result.candidates[VALID], make_scorers(cfg, data), progress=progress
-    )
-
-
 def protocol_run(result, elements, seed: int, leaky: FeatureTable | None = None, progress: bool = False) -> dict:
     """One ranker under ``elements`` (leaky validation features when ``leaky`` is given): its NDCG@10 on
     the validation lists, the standard error over users and the mean boosting rounds per fold model."""
     cfg, valid = result.config, result.candidates[VALID]
-    table, extra = leaky if leaky is not None else result.features[VALID], list(result.heldout)
-    if "id codes" in elements:
-        table, extra = with_id_codes(table, valid.users, valid.items), _extra_with_ids(extra)
-    rcfg = published_ranker(replace(cfg.ranker, objective=cfg.objectives[0], seed=seed), elements)
-    res = cross_validate(table, valid.labels(), valid.users, None, rcfg, extra=extra, progress=progress)
+    table = leaky if leaky is not None else result.features[VALID]
+    ranker = replace(cfg.ranker, objective=cfg.objectives[0], seed=seed)
+    rcfg, tables, extra = with_elements(elements, ranker, {VALID: table}, {VALID: valid}, result.heldout)
+    res = cross_validate(tables[VALID], valid.labels(), valid.users, None, rcfg, extra=extra, progress=progress)
     ndcg = _per_user_ndcg(res.valid_scores, valid)
     return {
         "seed": seed,

@@ -99,20 +99,22 @@ def load_split(data: str | Path, split: str, max_seq_len: int) -> Split:
     return load(data).split(split)
 
 
-def _check_same_ids(checkpoint, payload: dict, data) -> None:
-    """Refuse a processed dataset whose id space is not the checkpoint's (another dataset's item
-    7 is another item); say out loud when that cannot be checked."""
+def _checked_split(checkpoint, payload: dict, data, split: str, max_seq_len: int) -> Split:
+    """The split to score, read once; a processed dataset whose id space is not the checkpoint's is
+    refused (another dataset's item 7 is another item), and what cannot be checked is said out loud."""
     recorded = payload.get("fingerprints", {}).get("ids")
     if Path(data).suffix == ".pkl" or recorded is None:
         why = "an original-layout file" if Path(data).suffix == ".pkl" else "the checkpoint records no data fingerprint"
         print(f"xmrec: note: {why}; only the id ranges of {data} are checked against {checkpoint}", file=sys.stderr)
-        return
-    here = load(data).fingerprint(())
+        return load_split(data, split, max_seq_len)
+    ds = load(data)
+    here = ds.fingerprint(())
     if here != recorded:
         raise ValueError(
             f"{checkpoint} was trained on another dataset than {data} (id-space fingerprint "
             f"{recorded}, here {here}): its scores on these ids would mean nothing"
         )
+    return ds.split(split)
 
 
 def evaluate_checkpoint(
@@ -135,8 +137,7 @@ def evaluate_checkpoint(
     if verbose:
         print(f"xmrec: loaded {payload['description']} from {checkpoint}", file=sys.stderr)
     source = str(data) if Path(data).suffix == ".pkl" else f"{data} [{split}]"
-    _check_same_ids(checkpoint, payload, data)
-    tensors = SplitTensors.from_split(load_split(data, split, model.cfg.max_seq_len))
+    tensors = SplitTensors.from_split(_checked_split(checkpoint, payload, data, split, model.cfg.max_seq_len))
     tensors.check_ids(payload["n_items"], payload["n_users"], source)
     scores = score(model, tensors, batch_size=batch_size, seed=payload["train_config"]["seed"])
     if scores_out is not None:
