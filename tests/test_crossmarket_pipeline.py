@@ -99,6 +99,20 @@ def test_synthetic_markets_and_sampled_candidates(synthetic):
         sample_run(markets[2], n_candidates=10_000)
 
 
+def test_feature_tables_join_column_wise_and_refuse_clashes():
+    rng = np.random.default_rng(0)
+    a = FeatureTable(["x", "y"], rng.random((4, 5, 2)).astype(np.float32))
+    b = FeatureTable(["z"], rng.random((4, 5, 1)).astype(np.float32))
+    joined = a.join(b)
+    assert joined.names == ["x", "y", "z"]
+    np.testing.assert_array_equal(joined.column("y"), a.column("y"))
+    np.testing.assert_array_equal(joined.column("z"), b.column("z"))
+    with pytest.raises(ValueError, match=r"both tables have the features \['x'\]"):
+        a.join(a.select(["x"]))
+    with pytest.raises(ValueError, match="cannot join"):
+        a.join(FeatureTable(["z"], np.zeros((3, 5, 1), np.float32)))
+
+
 def test_heldout_lists_hide_their_positive(synthetic):
     markets, _ = synthetic
     data = CrossMarketData.from_markets(markets, "m0")

@@ -60,27 +60,33 @@ def _prepare(args) -> int:
 
 
 def _train(args) -> int:
-    from xmrec.training import train_run
+    from xmrec.training import distributed, train_run
 
     cfg, explicit = _configs(args, ("model", "train"), TRAIN_FLAGS)
-    callbacks = []
-    if args.tensorboard is not None:
-        from xmrec.training.tensorboard import tensorboard_callback
+    world = distributed.setup(cfg["train"].device)  # joins torchrun's process group when launched by it
+    try:
+        callbacks = []
+        if args.tensorboard is not None and world.main:
+            from xmrec.training.tensorboard import tensorboard_callback
 
-        try:
-            callbacks.append(tensorboard_callback(writable_folder(args.tensorboard, "--tensorboard folder")))
-        except ImportError as err:  # an optional dependency: say what to install, exit 2
-            raise ValueError(str(err)) from None
-    metrics = train_run(
-        args.data,
-        args.out,
-        cfg["model"],
-        cfg["train"],
-        match_embedding_dim="model.dim" not in explicit,
-        command=sys.argv,
-        callbacks=callbacks,
-    )
-    print(json.dumps({k: v for k, v in metrics.items() if k != "provenance"}))
+            try:
+                callbacks.append(tensorboard_callback(writable_folder(args.tensorboard, "--tensorboard folder")))
+            except ImportError as err:  # an optional dependency: say what to install, exit 2
+                raise ValueError(str(err)) from None
+        metrics = train_run(
+            args.data,
+            args.out,
+            cfg["model"],
+            cfg["train"],
+            match_embedding_dim="model.dim" not in explicit,
+            progress=world.main,
+            command=sys.argv,
+            callbacks=callbacks,
+        )
+    finally:
+        distributed.shutdown()
+    if world.main:
+        print(json.dumps({k: v for k, v in metrics.items() if k != "provenance"}))
     return 0
 
 
@@ -177,6 +183,17 @@ def _doc(key: str) -> str:
     )
 
 
+DISTRIBUTED_HELP = """distributed (data-parallel, PyTorch DDP): launch the same command with torchrun
+  one machine, 2 processes:
+    torchrun --nproc-per-node 2 -m xmrec train --model SASRec --data D --out RUN
+  two machines (run on each, --node-rank 0 and 1; HOST is node 0's address):
+    torchrun --nnodes 2 --node-rank 0 --nproc-per-node 1 --rdzv-backend c10d \\
+      --rdzv-endpoint HOST:29500 -m xmrec train --model SASRec --data D --out RUN
+  gloo on CPU, nccl on CUDA (one GPU per process); --batch-size is the global batch, split
+  over the processes; rank 0 writes the run folder (metrics.json records world_size); a
+  resumed run needs RUN on a filesystem every process sees."""
+
+
 def _add_config_options(s, sections) -> None:
     """``--preset`` and ``--set`` for a command that reads the configs of ``sections``."""
     from xmrec.overrides import DEFAULT_PRESET, PRESETS, SECTIONS
@@ -230,7 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_options(s, ("data", "sampler", "embedding"))
     s.set_defaults(func=_prepare)
 
-    s = sub.add_parser("train", help="train a base or Ada-Ranker model on a prepared dataset")
+    s = sub.add_parser(
+        "train",
+        help="train a base or Ada-Ranker model on a prepared dataset",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=DISTRIBUTED_HELP,
+    )
     s.add_argument("--model", required=True, type=canonical_name, choices=MODEL_NAMES, help="base model")
     s.add_argument("--mode", choices=list(MODES), default=None, help=_doc("train.mode"))
     s.add_argument("--freeze", action="store_true", default=None, help=_doc("train.freeze"))

@@ -41,6 +41,15 @@ class FeatureTable:
         idx = [self.names.index(n) for n in names]
         return FeatureTable(list(names), self.values[:, :, idx], self.seconds)
 
+    def join(self, other: FeatureTable) -> FeatureTable:
+        """This table's columns followed by ``other``'s (same lists, no shared names)."""
+        if other.values.shape[:2] != self.values.shape[:2]:
+            raise ValueError(f"cannot join tables of {other.values.shape[:2]} and {self.values.shape[:2]} pairs")
+        if shared := set(self.names) & set(other.names):
+            raise ValueError(f"both tables have the features {sorted(shared)}")
+        values = np.concatenate([self.values, other.values], axis=2)
+        return FeatureTable(self.names + other.names, values, {**self.seconds, **other.seconds})
+
 
 def list_context(score: np.ndarray) -> dict[str, np.ndarray]:
     """``rank``: 0 for the list's best score .. 1 for its worst (ties share the best rank);

@@ -35,6 +35,10 @@ class SplitTensors:
     def __len__(self) -> int:
         return self.user.shape[0]
 
+    def rows(self, block: slice) -> SplitTensors:
+        """A contiguous block of lists (views, no copy)."""
+        return SplitTensors(self.user[block], self.item_seq[block], self.item_seq_len[block], self.candidates[block])
+
     def batch(self, rows: torch.Tensor | slice, device: torch.device) -> dict[str, torch.Tensor]:
         """The model batch of ``rows`` on ``device``."""
         non_blocking = device.type == "cuda"

@@ -35,6 +35,9 @@ def train_run(
     table's width (otherwise a ``dim`` that differs from the table is refused). A run folder from
     another run refuses to resume; a resumed run says so on stderr. ``callbacks`` run after each
     epoch (:class:`Trainer`), e.g. :func:`xmrec.training.tensorboard.tensorboard_callback`.
+
+    Under ``torchrun`` every rank calls this; they train data-parallel (:class:`Trainer`), only
+    rank 0 writes the files, and every rank returns the same metrics, which record ``world_size``.
     """
     out = writable_folder(out, "run folder")
     ds = data if isinstance(data, ProcessedDataset) else load(data)
@@ -42,7 +45,8 @@ def train_run(
         model_cfg = replace(model_cfg, dim=int(ds.item_emb.shape[1]))
     trainer = Trainer(model_cfg, train_cfg, out=out, progress=progress, callbacks=callbacks)
     history = trainer.fit(ds, resume=resume)
-    if trainer.resumed_epochs:
+    world = trainer.world
+    if trainer.resumed_epochs and world.main:
         print(
             f"xmrec: resumed {out}: {trainer.resumed_epochs} of its {len(history)} epochs were trained "
             "by an earlier call",
@@ -55,6 +59,7 @@ def train_run(
             "train": asdict(train_cfg),
             "data": str(data) if not isinstance(data, ProcessedDataset) else ds.name,
             "data_fingerprint": trainer.fingerprints["data"],
+            "world_size": world.size,
         },
         str(trainer.device),
         command,
@@ -71,12 +76,15 @@ def train_run(
         "resumed_epochs": trainer.resumed_epochs,
         "seconds_per_epoch": sum(seconds) / len(seconds) if seconds else None,
         "n_train": len(ds.train),
+        "world_size": world.size,
         "n_params": sum(p.numel() for p in trainer.model.parameters()),
         "n_ada_params": trainer.model.ada_parameter_count(),
         "provenance": record,
     }
-    metrics = {**trainer.evaluate(ds.test), "provenance": record}
-    atomic_write_text(out / "config.json", json.dumps(summary, indent=2))
-    atomic_write_text(out / "history.json", json.dumps(history, indent=2))
-    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
+    metrics = {**trainer.evaluate(ds.test), "world_size": world.size, "provenance": record}
+    if world.main:
+        atomic_write_text(out / "config.json", json.dumps(summary, indent=2))
+        atomic_write_text(out / "history.json", json.dumps(history, indent=2))
+        atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
+    world.barrier()  # the files exist on return, on every rank
     return metrics

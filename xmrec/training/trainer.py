@@ -5,6 +5,11 @@ GAUC), restores it at the end, and returns the per-epoch history. With ``out`` i
 ``out/checkpoint.pt`` (best model) and ``out/last.pt`` (everything needed to resume: model,
 optimiser, epoch, random states, configs, history), each atomically; ``fit`` resumes from
 ``last.pt`` when it exists, and the resumed run gives the same numbers as an uninterrupted one.
+
+Under ``torchrun`` the same loop runs data-parallel (``xmrec.training.distributed``): the model is
+wrapped in ``DistributedDataParallel`` for the training step, each rank takes its rows of every
+global batch, evaluation is gathered across ranks, and only rank 0 writes files. Checkpoints hold
+the unwrapped model's tensors, so a DDP checkpoint loads in a single process and the reverse.
 """
 
 from __future__ import annotations
@@ -20,10 +25,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from xmrec.config import ModelConfig, TrainConfig, resolve_device
+from xmrec.config import ModelConfig, TrainConfig
 from xmrec.data.store import ProcessedDataset, Split
 from xmrec.metrics import evaluate
 from xmrec.models import Ranker, build_model, canonical_name, list_bce
+from xmrec.training import distributed
 from xmrec.training.batches import SplitTensors
 from xmrec.training.checkpoint import (
     load_base_weights,
@@ -76,9 +82,10 @@ class Trainer:
     ):
         self.model_cfg, self.train_cfg = model_cfg, train_cfg
         self.out = Path(out) if out is not None else None
-        self.progress = progress
+        self.world = distributed.setup(train_cfg.device)
+        self.progress = progress and self.world.main
         self.callbacks = list(callbacks)
-        self.device = resolve_device(train_cfg.device)
+        self.device = self.world.device
         self.model: Ranker | None = None
         self.history: list[dict] = []
         self.best_epoch = 0
@@ -105,6 +112,12 @@ class Trainer:
                 warnings.warn(f"TrainConfig.{flag} needs CUDA; ignored on {self.device}", stacklevel=3)
         self.amp = tc.amp and on_cuda
         self.forward = torch.compile(self.model) if tc.compile and on_cuda else self.model
+        self.train_forward = self.forward
+        if self.world.distributed:  # the training step all-reduces gradients; evaluation stays local
+            ids = [self.device.index] if on_cuda else None
+            ddp = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+            self.train_forward = torch.compile(ddp) if tc.compile and on_cuda else ddp
+            torch.manual_seed(tc.seed + self.world.rank)  # each rank its own dropout stream
         self.optimizer = torch.optim.Adam(
             [p for p in self.model.parameters() if p.requires_grad], lr=tc.lr, weight_decay=tc.weight_decay
         )
@@ -162,6 +175,8 @@ class Trainer:
         set_rng_state(state["rng"], self.shuffle)
         self.history = list(state["history"])
         self.best_epoch, self.best_valid = state["best_epoch"], dict(state["best_valid"])
+        if self.world.rank:  # rank 0's streams were saved; the others continue on their own
+            torch.manual_seed(self.train_cfg.seed + self.world.rank + 1000 * len(self.history))
         return state["best_state"], state["bad_epochs"], state["stopped"]
 
     # -- loop -------------------------------------------------------------------------------
@@ -173,35 +188,45 @@ class Trainer:
         start = time.perf_counter()
         steps = range(0, len(data), tc.batch_size)
         for i in tqdm(steps, desc="batches", leave=False, disable=not self.progress):
-            rows = order[i : i + tc.batch_size]
+            rows, weight = distributed.shard(order[i : i + tc.batch_size], self.world)
             batch = data.batch(rows, self.device)
             with autocast(self.device, self.amp):
-                loss = list_bce(self.forward(batch))
+                loss = list_bce(self.train_forward(batch))
             self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
+            self.scaler.scale(loss * weight if weight != 1.0 else loss).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
-            total += loss.detach() * len(rows)
+            if weight:
+                total += loss.detach() * len(rows)
+        if self.world.distributed:
+            torch.distributed.all_reduce(total)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         return float(total) / max(len(data), 1), time.perf_counter() - start
 
     def evaluate(self, split: Split | SplitTensors) -> dict[str, float]:
-        """Metrics of the current model on ``split`` (seeded: z samples repeat exactly)."""
-        return evaluate(self.score(split))
+        """Metrics of the current model on ``split`` (seeded: z samples repeat exactly); under DDP
+        computed once by rank 0 from the gathered scores and broadcast to every rank."""
+        scores = self.score(split)
+        return self.world.broadcast(evaluate(scores) if self.world.main else None)
 
     def score(self, split: Split | SplitTensors) -> np.ndarray:
-        """Logits ``[n_lists, n_candidates]`` of the current model on ``split``."""
+        """Logits ``[n_lists, n_candidates]`` of the current model on ``split``; under DDP each rank
+        scores a contiguous block and every rank gets all of them. A model that samples z at
+        evaluation draws its noise per block there (``mean_at_eval`` scores deterministically)."""
         if self.model is None:
             raise RuntimeError("call fit() first")
-        return score(
+        data = split if isinstance(split, SplitTensors) else SplitTensors.from_split(split)
+        block = distributed.eval_shard(len(data), self.world) if self.world.distributed else slice(None)
+        part = score(
             self.model,
-            split,
+            data.rows(block),
             batch_size=self.train_cfg.eval_batch_size,
             seed=self.train_cfg.seed,
             amp=self.amp,
             forward=self.forward,
         )
+        return distributed.gather_rows(torch.from_numpy(part), len(data), self.world).numpy()
 
     def fit(self, ds: ProcessedDataset, *, resume: bool = True) -> list[dict]:
         """Train on ``ds.train``, early-stop on ``ds.valid`` GAUC, restore the best epoch; the history."""
@@ -232,14 +257,15 @@ class Trainer:
             if record["best"]:
                 best_state = copy.deepcopy(self.model.state_dict())
                 self.best_epoch, self.best_valid, bad_epochs = record["epoch"], metrics, 0
-                if self.out is not None:
+                if self.out is not None and self.world.main:
                     save_checkpoint(self.out / "checkpoint.pt", self._payload(ds, best_state))
             else:
                 bad_epochs += 1
             stopped = bad_epochs >= tc.patience
             for callback in self.callbacks:
                 stopped = bool(callback(record, self)) or stopped
-            if self.out is not None:
+            stopped = self.world.broadcast(stopped)  # rank 0's callbacks decide for every rank
+            if self.out is not None and self.world.main:
                 self._save_last(ds, best_state, bad_epochs, stopped)
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}", gauc=f"{metrics['gauc']:.4f}", best=self.best_epoch)
