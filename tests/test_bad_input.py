@@ -7,6 +7,7 @@ or mismatched checkpoints (test_training), untrainable settings (test_training).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -183,3 +184,28 @@ def test_tensorboard_without_the_package_says_what_to_install(folders, tmp_path,
     assert main(["train", *TRAIN, "--data", str(folders["a"]), "--out", str(out), "--tensorboard", str(tmp_path)]) == 2
     assert "pip install tensorboard" in capsys.readouterr().err
     assert not (out / "metrics.json").exists()
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("truncate", r"arrays/train\.item_seq\.npy: not a readable array"),
+        ("remove", r"arrays/train\.item_seq\.npy: not a readable array"),
+        ("old-format", r"format_version 1, this version reads 2; prepare the dataset again"),
+        ("no-meta", r"not a complete processed xmrec dataset"),
+    ],
+)
+def test_a_damaged_dataset_folder_is_named_before_training(folders, tmp_path, capsys, damage, message):
+    data = save(named(0, "a"), tmp_path / "data")
+    array, meta = data / "arrays" / "train.item_seq.npy", data / "meta.json"
+    if damage == "truncate":
+        array.write_bytes(array.read_bytes()[:200])
+    elif damage == "remove":
+        array.unlink()
+    elif damage == "old-format":
+        meta.write_text(json.dumps({**json.loads(meta.read_text()), "format_version": 1}))
+    else:
+        meta.unlink()
+    assert main(["train", *TRAIN, "--data", str(data), "--out", str(tmp_path / "run")]) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "run" / "metrics.json").exists()

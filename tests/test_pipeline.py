@@ -204,9 +204,9 @@ def test_kill_mid_write_never_leaves_a_half_written_dataset(tmp_path):
     proc = subprocess.Popen([PY, "-c", script], cwd=project_root())
     deadline = time.time() + 120
     try:
-        while not list(out.glob(".arrays.npz.*.tmp")):  # the big arrays are being written now
+        while not list((out / "arrays").glob(".train.item_seq.npy.*.tmp")):  # the big array is being written now
             assert proc.poll() is None, "the writer ended before it was killed"
-            assert time.time() < deadline, "the writer never started writing arrays.npz"
+            assert time.time() < deadline, "the writer never started writing arrays/train.item_seq.npy"
             time.sleep(0.002)
         os.kill(proc.pid, signal.SIGKILL)
     finally:
@@ -224,4 +224,4 @@ def test_kill_mid_write_never_leaves_a_half_written_dataset(tmp_path):
             assert isinstance(read_original_split(path), Split)
     write_dataset(previous, out)  # the next write cleans up and completes
     assert load(out).name == "previous"
-    assert not list(out.glob(".*.tmp"))
+    assert not list(out.glob(".*.tmp")) and not list((out / "arrays").glob(".*.tmp"))

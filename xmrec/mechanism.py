@@ -15,7 +15,7 @@ import torch
 
 from xmrec.data.store import Split
 from xmrec.models import Ranker
-from xmrec.training.batches import SplitTensors
+from xmrec.training.batches import SplitTensors, StreamedSplit, model_inputs
 
 __all__ = ["PATCHED_TENSORS", "at_mean_z", "inside_lists", "mechanism_frame"]
 
@@ -42,7 +42,7 @@ def inside_lists(model: Ranker, split: Split | SplitTensors, batch_size: int = 2
     [n, 1] (or [n, d] with per-dimension FiLM) and ``attention.W1`` ... ``attention.b2`` [n, n_patches]."""
     if model.ada is None:
         raise ValueError(f"{model.describe()} has no Ada-Ranker parts to look inside")
-    data = split if isinstance(split, SplitTensors) else SplitTensors.from_split(split)
+    data = split if isinstance(split, (SplitTensors, StreamedSplit)) else model_inputs(split)
     device = next(model.parameters()).device
     parts: dict[str, list] = {}
     with at_mean_z(model):

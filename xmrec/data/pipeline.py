@@ -16,7 +16,7 @@ Dataset specs (:data:`DATASET_SPECS`):
   pools: each candidate list gets its own cross-market distribution shift.
 
 ``seed`` seeds everything (the sampler, word2vec, the synthetic generator); it overrides the
-seeds of the configs given. With ``out`` the dataset is saved to ``out/`` (``arrays.npz`` +
+seeds of the configs given. With ``out`` the dataset is saved to ``out/`` (``arrays/*.npy`` +
 ``meta.json``, see :mod:`xmrec.data.store`) and exported to the original layout in
 ``out/original/`` (:mod:`xmrec.data.export`); ``meta.json`` is written last, so a folder without
 it is an incomplete write.
@@ -38,7 +38,7 @@ from xmrec.data.embeddings import train_item_embeddings
 from xmrec.data.export import export_original
 from xmrec.data.process import process_interactions
 from xmrec.data.sampling import sample_negatives
-from xmrec.data.store import ProcessedDataset, load, save
+from xmrec.data.store import ARRAYS, FORMAT_VERSION, ProcessedDataset, load, save
 
 __all__ = [
     "DATASET_SPECS",
@@ -258,7 +258,8 @@ def write_dataset(ds: ProcessedDataset, out: str | Path, original: bool = True) 
     """
     out = Path(out)
     (out / "meta.json").unlink(missing_ok=True)
-    for stale in [*out.glob(".*.tmp"), *(out / "original").glob(".*.tmp")]:
+    (out / "arrays.npz").unlink(missing_ok=True)  # store format 1's single file
+    for stale in [*out.glob(".*.tmp"), *(out / ARRAYS).glob(".*.tmp"), *(out / "original").glob(".*.tmp")]:
         stale.unlink(missing_ok=True)
     if original:
         export_original(ds, out / "original")
@@ -275,7 +276,8 @@ def load_or_prepare(spec: str, out: str | Path | None = None, **kwargs) -> Proce
     key = run_config(spec, **{k: v for k, v in kwargs.items() if k not in ("progress", "original")})
     if out is not None:
         meta = Path(out) / "meta.json"
-        if meta.is_file() and json.loads(meta.read_text()).get("config") == key:
+        found = json.loads(meta.read_text()) if meta.is_file() else {}
+        if found.get("config") == key and found.get("format_version") == FORMAT_VERSION:
             return load(out)
         return prepare_dataset(spec, out, **kwargs)
     text = json.dumps(key, sort_keys=True)

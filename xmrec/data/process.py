@@ -177,8 +177,9 @@ def _history_windows(user: np.ndarray, item: np.ndarray, L: int) -> np.ndarray:
 
 
 def _gather(windows: np.ndarray, first: np.ndarray) -> np.ndarray:
-    """``int64 [len(first), L]`` copies of the windows, gathered in chunks (small temporaries)."""
-    out = np.empty((len(first), windows.shape[1]), dtype=np.int64)
+    """``[len(first), L]`` copies of the windows (their dtype: int32 when the ids fit), gathered in
+    chunks (small temporaries)."""
+    out = np.empty((len(first), windows.shape[1]), dtype=windows.dtype)
     step = max(1, _CHUNK_CELLS // windows.shape[1])
     for a in range(0, len(first), step):
         out[a : a + step] = windows[first[a : a + step]]

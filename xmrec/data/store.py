@@ -2,8 +2,10 @@
 
 One ``Split`` per train/valid/test holds contiguous arrays (no pandas in the training loop);
 ``ProcessedDataset`` bundles the splits with the id spaces, item categories, training
-popularity and the word2vec table. ``save``/``load`` round-trip it through one ``.npz`` plus a
-``meta.json``, written atomically (a reader never sees a half-written dataset).
+popularity and the word2vec table. ``save``/``load`` round-trip it through one ``.npy`` per array
+(``arrays/<split>.<field>.npy``) plus a ``meta.json``, each written atomically and ``meta.json``
+last (a reader never sees a half-written dataset). ``load`` memory-maps the arrays: nothing is
+read until used, so a dataset larger than memory still trains (``xmrec.training.batches``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import numpy as np
 from xmrec.io import atomic_path, atomic_write_text
 
 SPLITS = ("train", "valid", "test")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: one arrays.npz (read whole into memory)
+ARRAYS = "arrays"  # the folder of .npy files inside a dataset folder
+_HASH_ROWS = 1 << 16  # rows hashed at a time: the fingerprint never copies a whole array
 
 
 @dataclass
@@ -28,7 +32,7 @@ class Split:
     user: np.ndarray  # int64 [n] user id (1..n_users)
     item: np.ndarray  # int64 [n] target (positive) item id
     cate: np.ndarray  # int64 [n] anchor category of the instance (merged id)
-    item_seq: np.ndarray  # int64 [n, L] history, oldest..newest, left-padded with 0
+    item_seq: np.ndarray  # int32 [n, L] (int64 if ids exceed int32) history, oldest..newest, left-padded with 0
     item_seq_len: np.ndarray  # int64 [n] number of real items in item_seq
     neg_items: np.ndarray  # int64 [n, n_neg] negatives, distinct, never the target or in the history
     neg_pool: np.ndarray  # int8 [n] pool used: 0 uniform, 1 popularity-weighted
@@ -83,8 +87,12 @@ class ProcessedDataset:
         arrays += [getattr(self.split(s), f.name) for s in splits for f in fields(Split)]
         for a in arrays:
             a = np.asarray(a) if a is not None else np.zeros(0, np.int64)
-            raw = a.astype(np.int64).tobytes() if a.dtype.kind in "iub" else "\0".join(map(str, a)).encode()
-            digest.update(f"{a.shape}".encode() + raw)
+            digest.update(f"{a.shape}".encode())
+            if a.dtype.kind not in "iub":  # raw ids may be strings
+                digest.update("\0".join(map(str, a)).encode())
+                continue
+            for lo in range(0, max(len(a), 1), _HASH_ROWS):  # the bytes of the whole array as int64
+                digest.update(np.ascontiguousarray(a[lo : lo + _HASH_ROWS], dtype=np.int64).tobytes())
         return digest.hexdigest()[:16]
 
     @property
@@ -101,28 +109,31 @@ _TOP_ARRAYS = ("item_cate_ptr", "item_cate_idx", "item_pop", "item_emb", "item_r
 
 
 def save(ds: ProcessedDataset, out: str | Path) -> Path:
-    """Write ``ds`` to folder ``out`` (``arrays.npz`` + ``meta.json``), each file atomically.
+    """Write ``ds`` to folder ``out`` (``arrays/*.npy`` + ``meta.json``), each file atomically.
 
-    ``meta.json`` is written last, so a folder without it is an incomplete write and ``load``
-    refuses it.
+    ``meta.json`` is removed first and written last, so a folder without it is an incomplete
+    write and ``load`` refuses it.
     """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    (out / ARRAYS).mkdir(parents=True, exist_ok=True)
     meta_path = out / "meta.json"
-    if meta_path.exists():
-        meta_path.unlink()  # the old arrays are about to be replaced: mark the folder incomplete
+    meta_path.unlink(missing_ok=True)  # the old arrays are about to be replaced: mark the folder incomplete
     arrays = {k: getattr(ds, k) for k in _TOP_ARRAYS if getattr(ds, k) is not None}
     for s in SPLITS:
         for f in fields(Split):
             arrays[f"{s}.{f.name}"] = getattr(ds.split(s), f.name)
-    with atomic_path(out / "arrays.npz") as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
+    for stale in set((out / ARRAYS).glob("*.npy")) - {out / ARRAYS / f"{k}.npy" for k in arrays}:
+        stale.unlink()  # e.g. the word2vec table of an earlier write
+    for name, array in arrays.items():
+        with atomic_path(out / ARRAYS / f"{name}.npy") as tmp, open(tmp, "wb") as fh:
+            np.save(fh, np.asarray(array), allow_pickle=False)
     meta = {
         "format_version": FORMAT_VERSION,
         "name": ds.name,
         "n_users": ds.n_users,
         "n_items": ds.n_items,
         "n_cates": ds.n_cates,
+        "arrays": sorted(arrays),
         "config": ds.config,
         "stats": ds.stats,
     }
@@ -131,19 +142,28 @@ def save(ds: ProcessedDataset, out: str | Path) -> Path:
 
 
 def load(path: str | Path) -> ProcessedDataset:
-    """Read a dataset written by :func:`save`; a clear error if the folder is not one."""
+    """Open a dataset written by :func:`save`, its arrays memory-mapped (read-only); a clear error
+    if the folder is not one."""
     path = Path(path)
-    meta_path, arr_path = path / "meta.json", path / "arrays.npz"
-    if not meta_path.is_file() or not arr_path.is_file():
+    meta_path = path / "meta.json"
+    if not meta_path.is_file():
         raise FileNotFoundError(
             f"{path} is not a complete processed xmrec dataset: missing or incomplete (needs meta.json and "
-            "arrays.npz; an interrupted write leaves no meta.json). Run `python -m xmrec prepare` to create it."
+            f"{ARRAYS}/; an interrupted write leaves no meta.json). Run `python -m xmrec prepare` to create it."
         )
     meta = json.loads(meta_path.read_text())
     if meta.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{meta_path}: format_version {meta.get('format_version')} != {FORMAT_VERSION}")
-    with np.load(arr_path, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
+        raise ValueError(
+            f"{meta_path}: format_version {meta.get('format_version')}, this version reads {FORMAT_VERSION}; "
+            "prepare the dataset again (`python -m xmrec prepare`)"
+        )
+    arrays = {}
+    for name in meta["arrays"]:
+        file = path / ARRAYS / f"{name}.npy"
+        try:
+            arrays[name] = np.load(file, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{file}: not a readable array of this dataset ({exc})") from exc
     splits = {s: Split(**{f.name: arrays[f"{s}.{f.name}"] for f in fields(Split)}) for s in SPLITS}
     return ProcessedDataset(
         name=meta["name"],

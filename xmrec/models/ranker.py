@@ -77,7 +77,9 @@ class Ranker(nn.Module):
                     "(n_items + 1 rows, cfg.dim columns)"
                 )
             with torch.no_grad():
-                self.item_emb.weight.copy_(torch.as_tensor(np.asarray(item_emb), dtype=torch.float32))
+                self.item_emb.weight.copy_(
+                    torch.from_numpy(np.array(item_emb, dtype=np.float32))
+                )  # a copy: may be a read-only map
         with torch.no_grad():
             for table in (self.item_emb, self.user_emb):
                 if table is not None:

@@ -6,7 +6,7 @@
 - ``score(model, split)``, ``distributions(model, split)``, ``load_model(path)``.
 """
 
-from xmrec.training.batches import SplitTensors
+from xmrec.training.batches import SplitTensors, StreamedSplit, model_inputs
 from xmrec.training.checkpoint import load_model, load_weights, read_checkpoint
 from xmrec.training.inference import distributions, evaluate_checkpoint, load_split, score
 from xmrec.training.run import train_run
@@ -15,12 +15,14 @@ from xmrec.training.trainer import MODES, Trainer
 __all__ = [
     "MODES",
     "SplitTensors",
+    "StreamedSplit",
     "Trainer",
     "distributions",
     "evaluate_checkpoint",
     "load_model",
     "load_split",
     "load_weights",
+    "model_inputs",
     "read_checkpoint",
     "score",
     "train_run",

@@ -15,7 +15,7 @@ from xmrec.data.store import Split, load
 from xmrec.io import atomic_path
 from xmrec.metrics import evaluate
 from xmrec.models import Ranker
-from xmrec.training.batches import SplitTensors
+from xmrec.training.batches import SplitTensors, StreamedSplit, model_inputs
 from xmrec.training.checkpoint import load_model
 
 
@@ -27,8 +27,8 @@ def autocast(device: torch.device, amp: bool):
     return torch.autocast("cuda", dtype=dtype)
 
 
-def _tensors(split: Split | SplitTensors) -> SplitTensors:
-    return split if isinstance(split, SplitTensors) else SplitTensors.from_split(split)
+def _tensors(split: Split | SplitTensors | StreamedSplit) -> SplitTensors | StreamedSplit:
+    return split if isinstance(split, (SplitTensors, StreamedSplit)) else model_inputs(split)
 
 
 @contextlib.contextmanager
@@ -71,8 +71,7 @@ def score(
             batch = data.batch(slice(start, start + batch_size), device)
             with autocast(device, amp):
                 out.append((forward or model)(batch).float().cpu())
-    n_cand = data.candidates.shape[1]
-    return torch.cat(out).numpy() if out else np.zeros((0, n_cand), np.float32)
+    return torch.cat(out).numpy() if out else np.zeros((0, data.n_candidates), np.float32)
 
 
 def distributions(
@@ -83,7 +82,7 @@ def distributions(
     parts: dict[str, list] = {"z": [], "mu": [], "logvar": []}
     with _eval_mode(model, device, seed):
         for start in range(0, len(data), batch_size):
-            dist = model.distribution(data.candidates[start : start + batch_size].to(device))
+            dist = model.distribution(data.batch(slice(start, start + batch_size), device)["candidates"])
             for key in parts:
                 parts[key].append(getattr(dist, key).float().cpu())
     return {k: torch.cat(v).numpy() for k, v in parts.items()}
@@ -137,7 +136,7 @@ def evaluate_checkpoint(
     if verbose:
         print(f"xmrec: loaded {payload['description']} from {checkpoint}", file=sys.stderr)
     source = str(data) if Path(data).suffix == ".pkl" else f"{data} [{split}]"
-    tensors = SplitTensors.from_split(_checked_split(checkpoint, payload, data, split, model.cfg.max_seq_len))
+    tensors = model_inputs(_checked_split(checkpoint, payload, data, split, model.cfg.max_seq_len))
     tensors.check_ids(payload["n_items"], payload["n_users"], source)
     scores = score(model, tensors, batch_size=batch_size, seed=payload["train_config"]["seed"])
     if scores_out is not None:

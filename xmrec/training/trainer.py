@@ -30,7 +30,7 @@ from xmrec.data.store import ProcessedDataset, Split
 from xmrec.metrics import evaluate
 from xmrec.models import Ranker, build_model, canonical_name, list_bce
 from xmrec.training import distributed
-from xmrec.training.batches import SplitTensors
+from xmrec.training.batches import SplitTensors, StreamedSplit, model_inputs
 from xmrec.training.checkpoint import (
     load_base_weights,
     model_payload,
@@ -180,7 +180,7 @@ class Trainer:
         return state["best_state"], state["bad_epochs"], state["stopped"]
 
     # -- loop -------------------------------------------------------------------------------
-    def _train_epoch(self, data: SplitTensors) -> tuple[float, float]:
+    def _train_epoch(self, data: SplitTensors | StreamedSplit) -> tuple[float, float]:
         tc, model = self.train_cfg, self.model
         model.train()
         order = torch.randperm(len(data), generator=self.shuffle)
@@ -204,19 +204,19 @@ class Trainer:
             torch.cuda.synchronize(self.device)
         return float(total) / max(len(data), 1), time.perf_counter() - start
 
-    def evaluate(self, split: Split | SplitTensors) -> dict[str, float]:
+    def evaluate(self, split: Split | SplitTensors | StreamedSplit) -> dict[str, float]:
         """Metrics of the current model on ``split`` (seeded: z samples repeat exactly); under DDP
         computed once by rank 0 from the gathered scores and broadcast to every rank."""
         scores = self.score(split)
         return self.world.broadcast(evaluate(scores) if self.world.main else None)
 
-    def score(self, split: Split | SplitTensors) -> np.ndarray:
+    def score(self, split: Split | SplitTensors | StreamedSplit) -> np.ndarray:
         """Logits ``[n_lists, n_candidates]`` of the current model on ``split``; under DDP each rank
         scores a contiguous block and every rank gets all of them. A model that samples z at
         evaluation draws its noise per block there (``mean_at_eval`` scores deterministically)."""
         if self.model is None:
             raise RuntimeError("call fit() first")
-        data = split if isinstance(split, SplitTensors) else SplitTensors.from_split(split)
+        data = split if isinstance(split, (SplitTensors, StreamedSplit)) else model_inputs(split)
         block = distributed.eval_shard(len(data), self.world) if self.world.distributed else slice(None)
         part = score(
             self.model,
@@ -238,7 +238,9 @@ class Trainer:
         if resume and self.out is not None and (self.out / "last.pt").is_file():
             best_state, bad_epochs, stopped = self._resume(self.out / "last.pt")
         self.resumed_epochs = len(self.history)
-        train, valid = SplitTensors.from_split(ds.train), SplitTensors.from_split(ds.valid)
+        train, valid = model_inputs(ds.train), model_inputs(ds.valid)
+        if self.device.type == "cuda" and isinstance(train, SplitTensors):  # resident: a step copies its index only
+            train, valid = train.to(self.device), valid.to(self.device)
         bar = tqdm(total=tc.epochs, initial=len(self.history), desc=self.model.describe(), disable=not self.progress)
         while not stopped and len(self.history) < tc.epochs:
             loss, seconds = self._train_epoch(train)
