@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from xmrec.io import atomic_path, atomic_write_text
 SPLITS = ("train", "valid", "test")
 FORMAT_VERSION = 2  # 1: one arrays.npz (read whole into memory)
 ARRAYS = "arrays"  # the folder of .npy files inside a dataset folder
-_HASH_ROWS = 1 << 16  # rows hashed at a time: the fingerprint never copies a whole array
+_HASH_ROWS = 1 << 14  # rows hashed at a time: the fingerprint never copies a whole array
 
 
 @dataclass
@@ -85,14 +86,15 @@ class ProcessedDataset:
         digest = hashlib.sha256(np.asarray([self.n_users, self.n_items], np.int64).tobytes())
         arrays = [self.item_pop, self.item_cate_ptr, self.item_cate_idx, self.item_raw_ids, self.user_raw_ids]
         arrays += [getattr(self.split(s), f.name) for s in splits for f in fields(Split)]
-        for a in arrays:
-            a = np.asarray(a) if a is not None else np.zeros(0, np.int64)
+        for stored in arrays:
+            a = np.asarray(stored) if stored is not None else np.zeros(0, np.int64)
             digest.update(f"{a.shape}".encode())
             if a.dtype.kind not in "iub":  # raw ids may be strings
                 digest.update("\0".join(map(str, a)).encode())
                 continue
             for lo in range(0, max(len(a), 1), _HASH_ROWS):  # the bytes of the whole array as int64
                 digest.update(np.ascontiguousarray(a[lo : lo + _HASH_ROWS], dtype=np.int64).tobytes())
+                release_pages(stored)
         return digest.hexdigest()[:16]
 
     @property
@@ -106,6 +108,15 @@ class ProcessedDataset:
 
 
 _TOP_ARRAYS = ("item_cate_ptr", "item_cate_idx", "item_pop", "item_emb", "item_raw_ids", "user_raw_ids")
+
+
+def release_pages(array: np.ndarray) -> None:
+    """Drop the pages of a memory-mapped array from this process (they stay in the page cache and
+    are read again on use), so reading a large dataset does not grow the resident memory. A no-op
+    for arrays in memory."""
+    mapped = getattr(array, "_mmap", None)  # numpy.memmap's mapping (shared by its views)
+    if mapped is not None:
+        mapped.madvise(mmap.MADV_DONTNEED)
 
 
 def save(ds: ProcessedDataset, out: str | Path) -> Path:

@@ -9,15 +9,14 @@ memory trains with bounded resident memory.
 
 from __future__ import annotations
 
-import mmap
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from xmrec.data.store import Split
+from xmrec.data.store import Split, release_pages
 
-RESIDENT_BYTES = 1 << 30  # model inputs (as int64) up to this size are converted once, larger ones stream
+RESIDENT_BYTES = 1 << 28  # model inputs (as int64) up to 256 MiB are converted once, larger ones stream
 RELEASE_ROWS = 1 << 16  # a streamed split lets go of the mapped pages it read after this many rows
 INPUTS = ("user", "item_seq", "item_seq_len", "candidates")
 
@@ -115,9 +114,7 @@ class StreamedSplit:
         """Let go of the mapped pages read so far (they stay in the page cache, out of this process)."""
         self._rows_read = 0
         for name in ("user", "item_seq", "item_seq_len", "item", "neg_items"):
-            mapped = getattr(getattr(self.split, name), "_mmap", None)  # numpy.memmap's mapping
-            if mapped is not None:
-                mapped.madvise(mmap.MADV_DONTNEED)
+            release_pages(getattr(self.split, name))
 
     def check_ids(self, n_items: int, n_users: int, source: str) -> None:
         """As :meth:`SplitTensors.check_ids`, reading the arrays once."""

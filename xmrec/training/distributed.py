@@ -22,9 +22,12 @@ from xmrec.config import resolve_device
 __all__ = ["World", "setup", "shutdown", "shard", "eval_shard", "gather_rows", "launched_by_torchrun"]
 
 
+LAUNCH_VARIABLES = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+
+
 def launched_by_torchrun() -> bool:
-    """True inside a process started by torchrun (or any launcher that sets its variables)."""
-    return all(k in os.environ for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK"))
+    """True inside a process started by torchrun (or any launcher that sets all its variables)."""
+    return all(k in os.environ for k in LAUNCH_VARIABLES)
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class World:
     rank: int = 0
     size: int = 1
     device: torch.device = torch.device("cpu")
+    backend: str | None = None  # the process group's (gloo, nccl); None without torchrun
 
     @property
     def main(self) -> bool:
@@ -74,7 +78,7 @@ def setup(device: str = "auto") -> World:
         raise ValueError(f"distributed training runs on CUDA (nccl) or CPU (gloo), not {dev.type}")
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
-    return World(rank=dist.get_rank(), size=dist.get_world_size(), device=dev)
+    return World(rank=dist.get_rank(), size=dist.get_world_size(), device=dev, backend=dist.get_backend())
 
 
 def shutdown() -> None:

@@ -77,6 +77,7 @@ def train_run(
         "seconds_per_epoch": sum(seconds) / len(seconds) if seconds else None,
         "n_train": len(ds.train),
         "world_size": world.size,
+        "backend": world.backend,
         "n_params": sum(p.numel() for p in trainer.model.parameters()),
         "n_ada_params": trainer.model.ada_parameter_count(),
         "provenance": record,

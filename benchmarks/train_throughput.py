@@ -1,0 +1,243 @@
+"""Training throughput (samples/s) and peak memory: one process, 2 DDP processes, CUDA with AMP.
+
+Cases: GRU4Rec and SASRec, base and Ada, on ML-100K (L = 50, batch 256) and on the 10M-interaction
+synthetic dataset at paper scale (L = 200, batch 1024, memory-mapped and streamed as ``fit``
+streams it). Each measurement runs in a fresh process (``--worker``): it builds the model as
+``Trainer.fit`` does, trains a few warm-up steps, then times ``MEASURED_STEPS`` steps over the
+first rows of the training split. Settings compared on the same machine, in the same run:
+
+- ``1 process``: one process, torch's default threads (the machine's cores);
+- ``2 DDP (gloo)``: ``torchrun --nproc-per-node 2``, one thread each (the same cores);
+- ``1 process, code before DDP``: the same single-process case with the commit before this
+  change (a git worktree of ``--baseline-rev``): the ratio shows the single-process path did not
+  get slower;
+- ``CUDA + AMP``: when a GPU is present.
+
+The datasets are prepared once into ``data/`` (``load_or_prepare``; the 10M one takes minutes).
+This measures speed, not model quality: no early stopping here, by design.
+
+    .venv/bin/python benchmarks/train_throughput.py          # about 30 min on 2 cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import fields
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+BASELINE_REV = "ab02b4d"  # the last commit before distributed training and the memory-mapped store
+DATASETS = {  # name -> (load_or_prepare arguments, batch size, warm-up steps, measured steps)
+    "ml-100k": ({"spec": "ml-100k", "out": "data/bench-ml-100k"}, 256, 3, 40),
+    "synthetic-10M L=200": (
+        {
+            "spec": "synthetic",
+            "out": "data/bench-synthetic-10m-L200",
+            "interactions": 10_000_000,
+            "max_seq_len": 200,
+            "original": False,
+        },
+        1024,
+        2,
+        8,
+    ),
+}
+MODELS = [("GRU4Rec", "base"), ("GRU4Rec", "ada"), ("SASRec", "base"), ("SASRec", "ada")]
+
+
+def read_store(folder: Path):
+    """The dataset of ``folder`` (store format 2), memory-mapped, built with whichever xmrec is imported
+    (the baseline's ``load`` reads only format 1; the dataclasses are the same)."""
+    import numpy as np
+
+    from xmrec.data.store import ProcessedDataset, Split
+
+    meta = json.loads((folder / "meta.json").read_text())
+    arrays = {n: np.load(folder / "arrays" / f"{n}.npy", mmap_mode="r") for n in meta["arrays"]}
+    splits = {s: Split(**{f.name: arrays[f"{s}.{f.name}"] for f in fields(Split)}) for s in ("train", "valid", "test")}
+    top = {f.name: arrays.get(f.name) for f in fields(ProcessedDataset) if f.name in arrays}
+    keys = ("name", "n_users", "n_items", "n_cates")
+    return ProcessedDataset(**{k: meta[k] for k in keys}, **top, **splits)
+
+
+def worker(job: dict) -> dict:
+    """One measurement in this process (under torchrun: this rank's part of it)."""
+    import torch
+
+    import xmrec
+    from xmrec.config import ModelConfig, TrainConfig
+    from xmrec.training import SplitTensors, Trainer
+
+    if job["threads"]:
+        torch.set_num_threads(job["threads"])
+    ds = read_store(ROOT / job["folder"])
+    batch, warm, steps = job["batch_size"], job["warmup"], job["steps"]
+    train_cfg = TrainConfig(mode=job["mode"], batch_size=batch, device=job["device"], amp=job["amp"], seed=0)
+    trainer = Trainer(ModelConfig(name=job["model"]), train_cfg, progress=False)
+    trainer._build(ds)
+    device = trainer.device
+
+    def inputs(rows: slice):
+        split = ds.train.subset(rows)
+        if job["baseline"]:
+            return SplitTensors.from_split(split)
+        from xmrec.training.batches import StreamedSplit, model_inputs
+
+        data = StreamedSplit(split) if job["streamed"] else model_inputs(split)
+        return data.to(device) if device.type == "cuda" and isinstance(data, SplitTensors) else data
+
+    trainer._train_epoch(inputs(slice(0, warm * batch)))
+    measured = inputs(slice(warm * batch, (warm + steps) * batch))
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    _, seconds = trainer._train_epoch(measured)
+    return {
+        "rank": int(os.environ.get("RANK", 0)),
+        "samples_per_s": len(measured) / seconds,
+        "rss_peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
+        "cuda_peak_gb": torch.cuda.max_memory_allocated(device) / 1e9 if device.type == "cuda" else None,
+        "xmrec": str(Path(xmrec.__file__).parent),
+    }
+
+
+def run(job: dict, procs: int = 1, code: Path = ROOT) -> dict:
+    """``job`` in fresh processes (torchrun for ``procs`` > 1) with the xmrec package of ``code``."""
+    script = [str(Path(__file__).resolve()), "--worker", json.dumps(job)]
+    if procs > 1:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={procs}", *script]
+    else:
+        cmd = [sys.executable, *script]
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{job} on {procs} process(es) failed:\n{done.stderr[-3000:]}")
+    ranks = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    if any(Path(r["xmrec"]) != code / "xmrec" for r in ranks):
+        raise RuntimeError(f"the worker imported {ranks[0]['xmrec']}, not {code / 'xmrec'}")
+    return {
+        "samples_per_s": next(r["samples_per_s"] for r in ranks if r["rank"] == 0),
+        "rss_peak_gb": max(r["rss_peak_gb"] for r in ranks),
+        "cuda_peak_gb": ranks[0]["cuda_peak_gb"],
+    }
+
+
+def prepare() -> None:
+    from xmrec.data.pipeline import load_or_prepare
+
+    for name, (kwargs, *_) in DATASETS.items():
+        start = time.perf_counter()
+        load_or_prepare(**{**kwargs, "out": ROOT / kwargs["out"]})
+        print(f"{name}: ready in {time.perf_counter() - start:.0f} s", flush=True)
+
+
+def settings(cuda: bool) -> list[tuple[str, int, dict, bool]]:
+    """(label, processes, job changes, baseline code) of every setting measured."""
+    rows = [("1 process", 1, {}, False), ("1 process, code before DDP", 1, {"baseline": True}, True)]
+    rows.append(("2 DDP processes (gloo)", 2, {"threads": 1}, False))
+    if cuda:
+        rows.append(("CUDA + AMP, 1 process", 1, {"device": "cuda", "amp": True}, False))
+    return rows
+
+
+def measure(baseline_code: Path, cuda: bool) -> list[dict]:
+    rows = []
+    for name, (kwargs, batch, warm, steps) in DATASETS.items():
+        for model, mode in MODELS:
+            job = {
+                "folder": kwargs["out"],
+                "model": model,
+                "mode": mode,
+                "batch_size": batch,
+                "warmup": warm,
+                "steps": steps,
+                "device": "cpu",
+                "amp": False,
+                "threads": None,
+                "baseline": False,
+                "streamed": name != "ml-100k",
+            }
+            for label, procs, changes, old in settings(cuda):
+                result = run({**job, **changes}, procs, baseline_code if old else ROOT)
+                rows.append({"dataset": name, "model": model, "mode": mode, "setting": label, **result})
+                print(f"{name} {model} {mode} {label}: {result['samples_per_s']:,.0f} samples/s", flush=True)
+    return rows
+
+
+def machine() -> str:
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB memory, {gpu}; "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads by default"
+    )
+
+
+def report(rows: list[dict]) -> str:
+    lines = [
+        "# Training throughput: one process, 2 DDP processes, CUDA + AMP",
+        "",
+        f"`.venv/bin/python benchmarks/train_throughput.py`. Machine: {machine()}.",
+        "",
+        "Samples (candidate lists) per second over the measured training steps, after warm-up; peak resident "
+        "memory of the largest process (and CUDA memory when on a GPU). Ratios against `1 process` of the same "
+        "case, measured in the same run.",
+        "",
+        "| dataset | model | setting | samples/s | ratio | peak RSS GB | CUDA peak GB |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        base = next(
+            b["samples_per_s"]
+            for b in rows
+            if (b["dataset"], b["model"], b["mode"], b["setting"]) == (r["dataset"], r["model"], r["mode"], "1 process")
+        )
+        cuda = f"{r['cuda_peak_gb']:.2f}" if r["cuda_peak_gb"] is not None else ""
+        lines.append(
+            f"| {r['dataset']} | {r['model']} {r['mode']} | {r['setting']} | {r['samples_per_s']:,.0f} | "
+            f"{r['samples_per_s'] / base:.2f}x | {r['rss_peak_gb']:.2f} | {cuda} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--baseline-rev", default=BASELINE_REV, help=f"the code before (default {BASELINE_REV})")
+    args = ap.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(json.loads(args.worker))), flush=True)
+        return 0
+    import torch
+
+    from xmrec.io import atomic_write_text
+    from xmrec.provenance import as_markdown, provenance
+
+    prepare()
+    with tempfile.TemporaryDirectory(prefix="xmrec-baseline-") as tmp:
+        old = Path(tmp) / "code"
+        subprocess.run(["git", "worktree", "add", "--detach", str(old), args.baseline_rev], cwd=ROOT, check=True)
+        try:
+            rows = measure(old, torch.cuda.is_available())
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=ROOT, check=True)
+    record = provenance({"datasets": DATASETS, "models": MODELS, "baseline_rev": args.baseline_rev}, "cpu")
+    text = report(rows) + "\n" + as_markdown(record) + "\n"
+    print(text)
+    atomic_write_text(RESULTS / "train_throughput.md", text)
+    atomic_write_text(RESULTS / "train_throughput.json", json.dumps({"provenance": record, "rows": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
