@@ -20,13 +20,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from xmrec.config import markets_dir
+from t1_study import default_t1, verdict
+
 from xmrec.crossmarket.ensemble import ensemble_scores
 from xmrec.crossmarket.evaluation import list_metrics
 from xmrec.crossmarket.graph import VALID
-from xmrec.crossmarket.pipeline import run_target
 from xmrec.crossmarket.ranker import cross_validate
-from xmrec.crossmarket.settings import CrossMarketConfig
 from xmrec.io import atomic_write_text
 from xmrec.provenance import as_markdown, provenance
 
@@ -43,11 +42,8 @@ ENSEMBLES = {  # name -> members as (objective, index of the seed in the repetit
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.parse_args(argv)
-    if markets_dir() is None:
-        print("XMRec data not found: set XMREC_MARKETS_DIR", file=sys.stderr)
-        return 2
-    cfg = CrossMarketConfig()
-    result = run_target("t1", config=cfg)
+    result, _ = default_t1()
+    cfg = result.config
     valid = result.candidates[VALID]
     jobs = sorted({(obj, seeds[i]) for seeds in REPETITIONS for members in ENSEMBLES.values() for obj, i in members})
 
@@ -98,9 +94,8 @@ def report(rows: list[dict], seconds: float) -> str:
     for name in ENSEMBLES:
         v = [r["ndcg@10"] for r in rows if r["ensemble"] == name]
         gains = [v[0] - base[0], v[1] - base[1]]
-        beats = min(gains) > 2 * noise or max(gains) < -2 * noise
-        verdict = "baseline" if name.endswith("(baseline)") else ("beats noise" if beats else "within noise")
-        lines.append(f"| {name} | {v[0]:.4f} | {v[1]:.4f} | {gains[0]:+.4f} | {gains[1]:+.4f} | {verdict} |")
+        said = "baseline" if name.endswith("(baseline)") else verdict(gains, noise)
+        lines.append(f"| {name} | {v[0]:.4f} | {v[1]:.4f} | {gains[0]:+.4f} | {gains[1]:+.4f} | {said} |")
     lines += [
         "",
         f"Noise: the baseline moves by {noise:.4f} between the repetitions' seeds; a gain must exceed "

@@ -25,16 +25,14 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
+from t1_study import default_t1, verdict
 
-from xmrec.config import markets_dir
 from xmrec.crossmarket.augment import heldout_lists
 from xmrec.crossmarket.evaluation import list_metrics
 from xmrec.crossmarket.features import build_features
 from xmrec.crossmarket.graph import VALID
-from xmrec.crossmarket.pipeline import run_target
 from xmrec.crossmarket.ranker import TrainingLists, cross_validate
 from xmrec.crossmarket.scorers.lightgcn import LightGCN
-from xmrec.crossmarket.settings import CrossMarketConfig
 from xmrec.io import atomic_write_text
 from xmrec.provenance import as_markdown, provenance
 
@@ -99,13 +97,8 @@ def rank(result, valid, extra, seed: int) -> float:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.parse_args(argv)
-    if markets_dir() is None:
-        print("XMRec data not found: set XMREC_MARKETS_DIR", file=sys.stderr)
-        return 2
-    cfg = CrossMarketConfig()
-    start = time.perf_counter()
-    result = run_target("t1", config=cfg)
-    pipeline_seconds = time.perf_counter() - start
+    result, pipeline_seconds = default_t1()
+    cfg = result.config
     views = heldout_lists(result.data, result.candidates[VALID], cfg.heldout_rounds, cfg.seed)
     for (_, lists), e in zip(views, result.heldout):
         assert np.array_equal(lists.users, e.users), "held-out lists differ from the pipeline's"
@@ -161,11 +154,8 @@ def report(tuning: list[dict], rows: list[dict], best: dict, pipeline_seconds: f
     for arm in dict.fromkeys(r["arm"] for r in rows):
         v = {r["seed"]: r["ndcg@10"] for r in rows if r["arm"] == arm}
         gains = [v[s] - base[s] for s in SEEDS]
-        beats = min(gains) > 2 * noise or max(gains) < -2 * noise
-        verdict = "baseline" if arm.startswith("baseline") else ("beats noise" if beats else "within noise")
-        lines.append(
-            f"| {arm} | {v[SEEDS[0]]:.4f} | {v[SEEDS[1]]:.4f} | {gains[0]:+.4f} | {gains[1]:+.4f} | {verdict} |"
-        )
+        said = "baseline" if arm.startswith("baseline") else verdict(gains, noise)
+        lines.append(f"| {arm} | {v[SEEDS[0]]:.4f} | {v[SEEDS[1]]:.4f} | {gains[0]:+.4f} | {gains[1]:+.4f} | {said} |")
     lines += [
         "",
         f"Noise: the baseline moves by {noise:.4f} between the seeds; a gain must exceed {2 * noise:.4f} under both.",

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-import numpy as np
 import pandas as pd
 
 from .evaluation import candidate_metrics
@@ -59,7 +58,7 @@ def added_value(
     add(ranker_name, "ranker", "pipeline features", cross_validate(base, labels, users, config=rcfg).valid_scores)
     for s in scorers:
         own = [n for n in extra.names if n.startswith(f"{s.name}:")]
-        table = FeatureTable(base.names + own, np.concatenate([base.values, extra.select(own).values], axis=2))
+        table = base.join(extra.select(own))
         add(
             ranker_name,
             "ranker",

@@ -76,10 +76,8 @@ class Ranker(nn.Module):
                     f"item_emb has shape {tuple(item_emb.shape)}, the model needs {want} "
                     "(n_items + 1 rows, cfg.dim columns)"
                 )
-            with torch.no_grad():
-                self.item_emb.weight.copy_(
-                    torch.from_numpy(np.array(item_emb, dtype=np.float32))
-                )  # a copy: may be a read-only map
+            with torch.no_grad():  # np.array copies: the table may be a read-only memory map
+                self.item_emb.weight.copy_(torch.from_numpy(np.array(item_emb, dtype=np.float32)))
         with torch.no_grad():
             for table in (self.item_emb, self.user_emb):
                 if table is not None:
