@@ -7,7 +7,7 @@ is not used: it slows gensim several-fold) and the process's high-water mark so 
 ML-100K process + sample + word2vec under 10 s; 10M synthetic process + sample + save under
 120 s and 6 GB peak (word2vec timed apart at L = 200). Baseline measured in the same run: a plain
 per-row Python mixer sampler (the original's style) on ML-100K lists, against the vectorised one,
-per list. Bounded training memory: one epoch (MF, batch 16384: this measures memory, it
+per list. Bounded training memory: one epoch (MF d=8, batch 1024: this measures memory, it
 is not a training result) over the saved 10M L = 200 dataset, in a fresh process that memory-maps
 it, against the size of its arrays on disk.
 
@@ -130,8 +130,8 @@ def stream_epoch(folder: str) -> dict:
     on_disk = sum(f.stat().st_size for f in Path(folder, "arrays").glob("*.npy"))
     t = time.perf_counter()
     ds = load(folder)
-    train_cfg = TrainConfig(epochs=1, batch_size=16384, eval_batch_size=16384, device="cpu", seed=0)
-    history = Trainer(ModelConfig(name="MF", dim=64), train_cfg, progress=False).fit(ds)
+    train_cfg = TrainConfig(epochs=1, batch_size=1024, eval_batch_size=1024, device="cpu", seed=0)
+    history = Trainer(ModelConfig(name="MF", dim=8), train_cfg, progress=False).fit(ds)
     return {
         "seconds": time.perf_counter() - t,
         "samples_per_s": history[0]["samples_per_s"],
@@ -238,7 +238,7 @@ def report(results: list[dict], command: str) -> str:
         if "stream" in res:
             st = res["stream"]
             verdicts.append(
-                f"- one MF epoch (batch 16384; a memory check, not a training result) over the saved {name} dataset "
+                f"- one MF epoch (d=8, batch 1024; a memory check, not a training result) over the saved {name} dataset "
                 f"in a fresh process: arrays {st['arrays_gb']:.2f} GB on disk, peak RSS {st['rss_peak_gb']:.2f} GB "
                 f"(**{st['arrays_gb'] / st['rss_peak_gb']:.1f}x smaller**), {st['seconds']:.0f} s, "
                 f"{st['samples_per_s']:,.0f} lists/s over {st['train_instances']:,} training lists"

@@ -17,7 +17,6 @@ import torch
 from xmrec.data.store import Split, release_pages
 
 RESIDENT_BYTES = 1 << 28  # model inputs (as int64) up to 256 MiB are converted once, larger ones stream
-RELEASE_ROWS = 1 << 16  # a streamed split lets go of the mapped pages it read after this many rows
 INPUTS = ("user", "item_seq", "item_seq_len", "candidates")
 
 
@@ -77,12 +76,12 @@ class SplitTensors:
 
 class StreamedSplit:
     """A split's model inputs read step by step from its arrays: only a batch's rows are converted
-    to int64 tensors, and the pages of memory-mapped arrays are released every ``RELEASE_ROWS``
-    rows, so resident memory stays bounded whatever the size of the files."""
+    to int64 tensors, and the pages of memory-mapped arrays are released after every batch. The
+    kernel maps up to 64 KB around each page it reads, so a batch of B random rows maps at most
+    about B x 64 KB per array, whatever the size of the files."""
 
     def __init__(self, split: Split):
         self.split = split
-        self._rows_read = 0
 
     def __len__(self) -> int:
         return len(self.split)
@@ -105,14 +104,11 @@ class StreamedSplit:
             "candidates": np.concatenate([s.item[idx][:, None], s.neg_items[idx]], axis=1),
         }
         batch = {k: torch.from_numpy(np.array(v, dtype=np.int64)).to(device) for k, v in parts.items()}
-        self._rows_read += len(batch["user"])
-        if self._rows_read >= RELEASE_ROWS:
-            self.release()
+        self.release()
         return batch
 
     def release(self) -> None:
         """Let go of the mapped pages read so far (they stay in the page cache, out of this process)."""
-        self._rows_read = 0
         for name in ("user", "item_seq", "item_seq_len", "item", "neg_items"):
             release_pages(getattr(self.split, name))
 
