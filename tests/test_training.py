@@ -324,6 +324,10 @@ def test_a_memory_mapped_dataset_streams_the_same_batches_and_trains_identically
     cpu = torch.device("cpu")
     for key, value in streamed.batch(rows, cpu).items():
         assert value.dtype == torch.int64 and torch.equal(value, resident.batch(rows, cpu)[key]), key
+    block = streamed.rows(slice(10, 60))  # a contiguous block, positions relative to it
+    assert len(block) == 50 and torch.equal(
+        block.batch(slice(0, 5), cpu)["candidates"], resident.batch(slice(10, 15), cpu)["candidates"]
+    )
     streamed.release()  # pages let go; the data reads the same afterwards
     assert torch.equal(streamed.batch(rows, cpu)["item_seq"], resident.batch(rows, cpu)["item_seq"])
     assert isinstance(model_inputs(mapped.train), SplitTensors)  # small: converted once

@@ -9,6 +9,7 @@ memory trains with bounded resident memory.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,33 +76,39 @@ class SplitTensors:
 
 
 class StreamedSplit:
-    """A split's model inputs read step by step from its arrays: only a batch's rows are converted
-    to int64 tensors, and the pages of memory-mapped arrays are released after every batch. The
-    kernel maps up to 64 KB around each page it reads, so a batch of B random rows maps at most
-    about B x 64 KB per array, whatever the size of the files."""
+    """A split's model inputs read step by step: only a batch's rows are converted to int64 tensors.
 
-    def __init__(self, split: Split):
-        self.split = split
+    The histories and negatives (the two large arrays) of a loaded dataset are read row by row
+    from their ``.npy`` files (:func:`_read_rows`): nothing of them is mapped into memory (the
+    kernel would map up to a whole page-cache folio around each random row, gigabytes per epoch).
+    Other arrays are indexed as they are; memory-mapped pages are released after every batch.
+    ``rows(block)`` narrows to a contiguous block of lists without copying.
+    """
+
+    def __init__(self, split: Split, start: int = 0, stop: int | None = None):
+        self.split, self.start = split, start
+        self.stop = len(split) if stop is None else stop
 
     def __len__(self) -> int:
-        return len(self.split)
+        return self.stop - self.start
 
     @property
     def n_candidates(self) -> int:
         return 1 + self.split.neg_items.shape[1]
 
     def rows(self, block: slice) -> StreamedSplit:
-        return StreamedSplit(self.split.subset(block))
+        span = range(self.start, self.stop)[block]
+        return StreamedSplit(self.split, span.start, span.stop)
 
     def batch(self, rows: torch.Tensor | slice, device: torch.device) -> dict[str, torch.Tensor]:
-        """The model batch of ``rows`` on ``device``."""
-        idx = rows.numpy() if isinstance(rows, torch.Tensor) else rows
+        """The model batch of ``rows`` (positions within this block) on ``device``."""
+        idx = (rows.numpy() if isinstance(rows, torch.Tensor) else np.arange(len(self))[rows]) + self.start
         s = self.split
         parts = {
             "user": s.user[idx],
-            "item_seq": s.item_seq[idx],
+            "item_seq": _read_rows(s.item_seq, idx),
             "item_seq_len": s.item_seq_len[idx],
-            "candidates": np.concatenate([s.item[idx][:, None], s.neg_items[idx]], axis=1),
+            "candidates": np.concatenate([s.item[idx][:, None], _read_rows(s.neg_items, idx)], axis=1),
         }
         batch = {k: torch.from_numpy(np.array(v, dtype=np.int64)).to(device) for k, v in parts.items()}
         self.release()
@@ -113,11 +120,38 @@ class StreamedSplit:
             release_pages(getattr(self.split, name))
 
     def check_ids(self, n_items: int, n_users: int, source: str) -> None:
-        """As :meth:`SplitTensors.check_ids`, reading the arrays once."""
-        s = self.split
-        ids = [("item", s.item, n_items), ("item", s.neg_items, n_items), ("history item", s.item_seq, n_items)]
-        _check_ids(ids + [("user", s.user, n_users)], source)
-        self.release()
+        """As :meth:`SplitTensors.check_ids`, reading the arrays in blocks."""
+        s, step = self.split, 1 << 14
+        for lo in range(self.start, self.stop, step):
+            block = slice(lo, min(lo + step, self.stop))
+            ids = [("item", s.item[block], n_items), ("item", s.neg_items[block], n_items)]
+            ids += [("history item", s.item_seq[block], n_items), ("user", s.user[block], n_users)]
+            _check_ids(ids, source)
+            self.release()
+
+
+def _read_rows(array: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``array[idx]``; for a whole 2-D array memory-mapped from a ``.npy`` file, read with ``pread``
+    (one call per row, into the result: no page of the file is mapped)."""
+    whole = (
+        isinstance(array, np.memmap)
+        and array.filename is not None
+        and array.ndim == 2
+        and array.flags.c_contiguous
+        and array.offset + array.nbytes == os.path.getsize(array.filename)
+    )
+    if not whole:
+        return array[idx]
+    out = np.empty((len(idx), array.shape[1]), array.dtype)
+    row = array.dtype.itemsize * array.shape[1]
+    buffer = memoryview(out).cast("B")
+    fd = os.open(array.filename, os.O_RDONLY)
+    try:
+        for n, r in enumerate(idx.tolist()):
+            os.preadv(fd, [buffer[n * row : (n + 1) * row]], array.offset + r * row)
+    finally:
+        os.close(fd)
+    return out
 
 
 def model_inputs(split: Split) -> SplitTensors | StreamedSplit:
