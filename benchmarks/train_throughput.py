@@ -111,16 +111,18 @@ def worker(job: dict) -> dict:
 
 def run(job: dict, procs: int = 1, code: Path = ROOT) -> dict:
     """``job`` in fresh processes (torchrun for ``procs`` > 1) with the xmrec package of ``code``."""
-    script = [str(Path(__file__).resolve()), "--worker", json.dumps(job)]
-    if procs > 1:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={procs}", *script]
-    else:
-        cmd = [sys.executable, *script]
-    env = {**os.environ, "PYTHONPATH": str(code)}
-    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"{job} on {procs} process(es) failed:\n{done.stderr[-3000:]}")
-    ranks = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    with tempfile.TemporaryDirectory(prefix="xmrec-worker-") as out:
+        script = [str(Path(__file__).resolve()), "--worker", json.dumps({**job, "out": out})]
+        if procs > 1:
+            launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={procs}"]
+            cmd = launcher + script
+        else:
+            cmd = [sys.executable, *script]
+        env = {**os.environ, "PYTHONPATH": str(code)}
+        done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"{job} on {procs} process(es) failed:\n{done.stderr[-3000:]}")
+        ranks = [json.loads(p.read_text()) for p in sorted(Path(out).glob("rank*.json"))]
     if any(Path(r["xmrec"]) != code / "xmrec" for r in ranks):
         raise RuntimeError(f"the worker imported {ranks[0]['xmrec']}, not {code / 'xmrec'}")
     return {
@@ -215,8 +217,10 @@ def main(argv=None) -> int:
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--baseline-rev", default=BASELINE_REV, help=f"the code before (default {BASELINE_REV})")
     args = ap.parse_args(argv)
-    if args.worker:
-        print(json.dumps(worker(json.loads(args.worker))), flush=True)
+    if args.worker:  # each rank writes its own file: lines printed by two ranks can interleave
+        job = json.loads(args.worker)
+        result = worker(job)
+        Path(job["out"], f"rank{result['rank']}.json").write_text(json.dumps(result))
         return 0
     import torch
 
