@@ -239,8 +239,8 @@ class Trainer:
             best_state, bad_epochs, stopped = self._resume(self.out / "last.pt")
         self.resumed_epochs = len(self.history)
         train, valid = model_inputs(ds.train), model_inputs(ds.valid)
-        if self.device.type == "cuda" and isinstance(train, SplitTensors):  # resident: a step copies its index only
-            train, valid = train.to(self.device), valid.to(self.device)
+        if self.device.type == "cuda":  # resident on the GPU when small: a step copies its index only
+            train, valid = (d.to(self.device) if isinstance(d, SplitTensors) else d for d in (train, valid))
         bar = tqdm(total=tc.epochs, initial=len(self.history), desc=self.model.describe(), disable=not self.progress)
         while not stopped and len(self.history) < tc.epochs:
             loss, seconds = self._train_epoch(train)
