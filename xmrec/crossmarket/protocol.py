@@ -53,7 +53,7 @@ MAX_ROUNDS = 3000  # boosting rounds allowed when early stopping decides
 def with_id_codes(table: FeatureTable, users: np.ndarray, items: np.ndarray) -> FeatureTable:
     """``table`` plus the user and item integer codes (global indices) of each candidate row."""
     codes = np.stack([np.broadcast_to(users[:, None], items.shape), items], axis=2).astype(table.values.dtype)
-    return FeatureTable(table.names + list(ID_FEATURES), np.concatenate([table.values, codes], axis=2), table.seconds)
+    return table.join(FeatureTable(list(ID_FEATURES), codes))
 
 
 def with_elements(elements, ranker: RankerConfig, tables: dict, cands: dict, extra):
