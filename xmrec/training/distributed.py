@@ -101,9 +101,13 @@ def shard(rows: torch.Tensor, world: World) -> tuple[torch.Tensor, float]:
     return mine, len(mine) * world.size / len(rows)
 
 
+def _block_size(n: int, world: World) -> int:
+    return -(-n // world.size)  # ceil: the last rank's block may be short
+
+
 def eval_shard(n: int, world: World) -> slice:
     """The contiguous block of ``n`` evaluation lists this rank scores."""
-    per = -(-n // world.size)
+    per = _block_size(n, world)
     return slice(min(world.rank * per, n), min((world.rank + 1) * per, n))
 
 
@@ -111,8 +115,7 @@ def gather_rows(part: torch.Tensor, n: int, world: World) -> torch.Tensor:
     """Every rank's block (:func:`eval_shard`) of an ``[rows, ...]`` tensor, concatenated in rank order."""
     if not world.distributed:
         return part
-    per = -(-n // world.size)
-    padded = torch.zeros((per, *part.shape[1:]), dtype=part.dtype, device=world.device)
+    padded = torch.zeros((_block_size(n, world), *part.shape[1:]), dtype=part.dtype, device=world.device)
     padded[: len(part)] = part.to(world.device)
     blocks = [torch.empty_like(padded) for _ in range(world.size)]
     dist.all_gather(blocks, padded)

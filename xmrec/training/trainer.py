@@ -193,7 +193,7 @@ class Trainer:
             with autocast(self.device, self.amp):
                 loss = list_bce(self.train_forward(batch))
             self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss * weight if weight != 1.0 else loss).backward()
+            self.scaler.scale(loss * weight).backward()  # weight 1.0 in one process: exact
             self.scaler.step(self.optimizer)
             self.scaler.update()
             if weight:
