@@ -2,6 +2,9 @@
 
 import json
 
+import pytest
+
+import xmrec.provenance
 from xmrec.provenance import PACKAGES, as_markdown, git_state, notebook_parameters, provenance
 
 
@@ -29,3 +32,23 @@ def test_markdown_form_names_commit_versions_command_and_config():
     assert "`python benchmarks/x.py --seeds 1`" in text and '`{"epochs": 40}`' in text
     assert "device cuda" in text and f"torch {rec['versions']['torch']}" in text
     assert (rec["commit"] or "no git checkout")[:12] in text
+
+
+def test_a_copy_without_git_takes_its_commit_from_the_variable_and_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(xmrec.provenance, "project_root", lambda: tmp_path)  # no .git above tmp_path
+    monkeypatch.delenv("XMREC_COMMIT", raising=False)
+    assert git_state() == {"commit": None, "dirty": None, "commit_from": None}
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    monkeypatch.setenv("XMREC_COMMIT", commit)
+    rec = provenance({}, "cuda", command="x")
+    assert (rec["commit"], rec["dirty"], rec["commit_from"]) == (commit, None, "XMREC_COMMIT")
+    assert "0123456789ab (named by $XMREC_COMMIT" in as_markdown(rec)
+    monkeypatch.setenv("XMREC_COMMIT", "HEAD")
+    with pytest.raises(ValueError, match="XMREC_COMMIT.*40-hex-digit"):
+        git_state()
+
+
+def test_a_git_checkout_ignores_the_variable(monkeypatch):
+    monkeypatch.setenv("XMREC_COMMIT", "0123456789abcdef0123456789abcdef01234567")
+    state = git_state()
+    assert state["commit_from"] == "git" and state["commit"] != "0123456789abcdef0123456789abcdef01234567"

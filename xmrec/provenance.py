@@ -7,7 +7,9 @@ traced to the code and settings that produced it.
 from __future__ import annotations
 
 import json
+import os
 import platform
+import re
 import shlex
 import subprocess
 import sys
@@ -19,8 +21,15 @@ from xmrec.config import project_root
 PACKAGES = ("torch", "numpy", "pandas", "lightgbm", "gensim")  # versions every record carries
 
 
+COMMIT_VARIABLE = "XMREC_COMMIT"  # names the commit of a copy that has no .git (the GPU machine's working tree)
+
+
 def git_state() -> dict:
-    """``commit`` (None outside a git checkout) and ``dirty`` (files changed or added since it)."""
+    """``commit`` and ``dirty`` (files changed or added since it), read from git.
+
+    Outside a git checkout: the commit named by ``$XMREC_COMMIT`` (``dirty`` unknown, ``commit_from``
+    says so), else None.
+    """
 
     def git(*args: str) -> str | None:
         try:
@@ -30,8 +39,18 @@ def git_state() -> dict:
         return done.stdout.strip() if done.returncode == 0 else None
 
     commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain") if commit else None
-    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+    if commit is None:
+        named = _named_commit()
+        return {"commit": named, "dirty": None, "commit_from": COMMIT_VARIABLE if named else None}
+    status = git("status", "--porcelain")
+    return {"commit": commit, "dirty": bool(status) if status is not None else None, "commit_from": "git"}
+
+
+def _named_commit() -> str | None:
+    named = os.environ.get(COMMIT_VARIABLE)
+    if named is not None and re.fullmatch(r"[0-9a-f]{40}", named) is None:
+        raise ValueError(f"${COMMIT_VARIABLE} = {named!r}: expected a full 40-hex-digit commit (git rev-parse HEAD)")
+    return named
 
 
 def versions() -> dict:
@@ -68,6 +87,8 @@ def provenance(config: dict, device: str, command: list[str] | str | None = None
 def as_markdown(record: dict) -> str:
     """A :func:`provenance` record as a few markdown lines (for the ``.md`` results files)."""
     commit = (record["commit"] or "no git checkout")[:12] + (" (uncommitted changes)" if record["dirty"] else "")
+    if record["commit"] and record.get("commit_from") == COMMIT_VARIABLE:
+        commit += f" (named by ${COMMIT_VARIABLE} in a copy without .git; uncommitted changes unknown)"
     versions = ", ".join(f"{k} {v}" for k, v in record["versions"].items() if v)
     return (
         f"Provenance: commit {commit}; {versions}; device {record['device']} on {record['machine']}; "
