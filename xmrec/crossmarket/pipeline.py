@@ -101,6 +101,19 @@ def _as_run(run) -> pd.DataFrame | None:
     return read_run(run, n_candidates=None)
 
 
+class _StageClock:
+    """Wall seconds per pipeline stage: ``lap(name)`` charges the time since the previous lap to ``name``."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = self.seconds.get(name, 0.0) + now - self._last
+        self._last = now
+
+
 def run_target(
     target: str,
     markets: Sequence[Market] | None = None,
@@ -111,15 +124,29 @@ def run_target(
 ) -> CrossMarketResult:
     """Run the pipeline (module docstring) for ``target``; ``valid_run``/``test_run`` are paths or frames."""
     cfg = config or CrossMarketConfig()
-    seconds: dict[str, float] = {}
-    clock = time.perf_counter()
+    clock = _StageClock()
+    markets, kinds = _target_markets(target, markets, data_dir, cfg, valid_run, test_run)
+    clock.lap("load")
+    data = CrossMarketData.from_markets(markets, target)
+    cands, kinds = _candidate_lists(data, kinds)
+    scorers = make_scorers(cfg, data)
+    clock.lap("index")
+    features = _stage_features(data, cands, scorers, cfg, clock)
+    heldout = _heldout_training_lists(data, cands[VALID], scorers, cfg)
+    if heldout:
+        clock.lap("features_heldout")
+    rows = [_scorer_row(scorer, features[VALID], cands[VALID], data, cfg) for scorer in scorers]
+    rankers, ranker_rows = _fit_rankers(cfg, features, cands, heldout, data, clock)
+    table = _metrics_table(rows + ranker_rows, target, kinds[VALID], cfg)
+    predictions = _predictions(data, cands, rankers[cfg.objectives[0]])
+    clock.lap("predictions")
+    return CrossMarketResult(
+        target, kinds, table, data, cands, features, rankers, predictions, heldout, clock.seconds, cfg
+    )
 
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        seconds[name] = seconds.get(name, 0.0) + now - clock
-        clock = now
 
+def _target_markets(target, markets, data_dir, cfg, valid_run, test_run) -> tuple[list[Market], dict[str, str]]:
+    """Every market, the target's run files overridden (or its lists sampled), and the candidate kind per stage."""
     markets = list(markets) if markets is not None else load_all_markets(data_dir, target)
     by_name = {m.name: m for m in markets}
     if target not in by_name:
@@ -127,38 +154,51 @@ def run_target(
     by_name[target], kinds = with_runs(
         by_name[target], _as_run(valid_run), _as_run(test_run), cfg.n_candidates, cfg.seed
     )
-    lap("load")
-    data = CrossMarketData.from_markets(by_name.values(), target)
+    return list(by_name.values()), kinds
+
+
+def _candidate_lists(data: CrossMarketData, kinds: dict[str, str]) -> tuple[dict[str, Candidates], dict[str, str]]:
+    """The candidate lists of each stage that has them (validation must, with a positive to evaluate)."""
     cands = {stage: c for stage in (VALID, TEST) if (c := candidates_for(data, stage, kinds[stage])) is not None}
     if not cands[VALID].labelled.any():
-        raise ValueError(f"{target}: no validation list contains its valid_qrel positive; nothing to evaluate")
-    kinds = {stage: kinds[stage] for stage in cands}
-    scorers = make_scorers(cfg, data)
-    lap("index")
+        raise ValueError(f"{data.target}: no validation list contains its valid_qrel positive; nothing to evaluate")
+    return cands, {stage: kinds[stage] for stage in cands}
 
-    features: dict[str, FeatureTable] = {}
+
+def _stage_features(data, cands, scorers, cfg, clock: _StageClock) -> dict[str, FeatureTable]:
+    """Every scorer's features on each stage's candidates, in that stage's view; per-scorer seconds into ``clock``."""
+    features = {}
     for stage, c in cands.items():
         features[stage] = build_features(data.view(stage), c, scorers, progress=cfg.progress)
-        lap(f"features_{stage}")
+        clock.lap(f"features_{stage}")
         for name, sec in features[stage].seconds.items():
-            seconds[f"{stage}:{name}"] = sec
+            clock.seconds[f"{stage}:{name}"] = sec
+    return features
+
+
+def _heldout_training_lists(data, valid: Candidates, scorers, cfg) -> list[TrainingLists]:
+    """Extra ranker training lists held out from the target's training interactions (``augment``)."""
     extra = []
-    for view, lists in heldout_lists(data, cands[VALID], cfg.heldout_rounds, cfg.seed):
+    for view, lists in heldout_lists(data, valid, cfg.heldout_rounds, cfg.seed):
         table = build_features(view, lists, scorers, progress=cfg.progress)
         extra.append(TrainingLists(table, lists.labels(), lists.users, lists.items))
-    if extra:
-        lap("features_heldout")
+    return extra
 
+
+def _scorer_row(scorer, valid_features: FeatureTable, valid: Candidates, data, cfg) -> dict:
+    """One scorer alone on the labelled validation lists."""
+    metrics = candidate_metrics(valid_features.column(scorer.primary), valid, data, cfg.ties)
+    return {"method": scorer.primary, "family": "scorer", **metrics}
+
+
+def _fit_rankers(cfg, features, cands, heldout, data, clock: _StageClock) -> tuple[dict[str, RankerResult], list[dict]]:
+    """The LightGBM ranker per objective (user-grouped CV under ``cfg.protocol``) and its validation metrics row."""
+    rankers, rows = {}, []
+    ranker_cfg, inputs, ranker_extra = protocol_inputs(cfg.protocol, cfg.ranker, features, cands, heldout)
     valid = cands[VALID]
-    rows = []
-    for scorer in scorers:
-        m = candidate_metrics(features[VALID].column(scorer.primary), valid, data, cfg.ties)
-        rows.append({"method": scorer.primary, "family": "scorer", **m})
-    rankers: dict[str, RankerResult] = {}
-    ranker_cfg, inputs, ranker_extra = protocol_inputs(cfg.protocol, cfg.ranker, features, cands, extra)
     for objective in cfg.objectives:
         rcfg = replace(ranker_cfg, objective=objective, seed=cfg.seed)
-        rankers[objective] = cross_validate(
+        fitted = cross_validate(
             inputs[VALID],
             valid.labels(),
             valid.users,
@@ -167,20 +207,27 @@ def run_target(
             extra=ranker_extra,
             progress=cfg.progress,
         )
-        m = candidate_metrics(rankers[objective].valid_scores, valid, data, cfg.ties)
-        rows.append({"method": f"lightgbm_{objective}", "family": "ranker", **m})
-        lap(f"ranker_{objective}")
-    metrics = pd.DataFrame(rows)
-    metrics.insert(2, "market", target)
-    metrics.insert(3, "candidates", kinds[VALID])
-    metrics["ties"], metrics["protocol"] = cfg.ties, cfg.protocol
+        rankers[objective] = fitted
+        metrics = candidate_metrics(fitted.valid_scores, valid, data, cfg.ties)
+        rows.append({"method": f"lightgbm_{objective}", "family": "ranker", **metrics})
+        clock.lap(f"ranker_{objective}")
+    return rankers, rows
 
-    submitted = rankers[cfg.objectives[0]]
-    predictions = {VALID: predictions_frame(data, valid, submitted.valid_scores)}
+
+def _metrics_table(rows: list[dict], target: str, kind: str, cfg: CrossMarketConfig) -> pd.DataFrame:
+    table = pd.DataFrame(rows)
+    table.insert(2, "market", target)
+    table.insert(3, "candidates", kind)
+    table["ties"], table["protocol"] = cfg.ties, cfg.protocol
+    return table
+
+
+def _predictions(data, cands: dict[str, Candidates], submitted: RankerResult) -> dict[str, pd.DataFrame]:
+    """The submitted ranker's scores as prediction frames, per stage present."""
+    predictions = {VALID: predictions_frame(data, cands[VALID], submitted.valid_scores)}
     if TEST in cands:
         predictions[TEST] = predictions_frame(data, cands[TEST], submitted.test_scores)
-    lap("predictions")
-    return CrossMarketResult(target, kinds, metrics, data, cands, features, rankers, predictions, extra, seconds, cfg)
+    return predictions
 
 
 def write_outputs(result: CrossMarketResult, out: str | Path) -> list[Path]:
