@@ -52,22 +52,35 @@ def train_run(
             "by an earlier call",
             file=sys.stderr,
         )
-    seconds = [h["seconds"] for h in history]
+    source = str(data) if not isinstance(data, ProcessedDataset) else None
     record = provenance(
         {
             "model": asdict(trainer.model_cfg),
             "train": asdict(train_cfg),
-            "data": str(data) if not isinstance(data, ProcessedDataset) else ds.name,
+            "data": source or ds.name,
             "data_fingerprint": trainer.fingerprints["data"],
             "world_size": world.size,
         },
         str(trainer.device),
         command,
     )
-    summary = {
+    summary = _summary(trainer, ds, source, history) | {"provenance": record}
+    metrics = {**trainer.evaluate(ds.test), "world_size": world.size, "provenance": record}
+    if world.main:
+        atomic_write_text(out / "config.json", json.dumps(summary, indent=2))
+        atomic_write_text(out / "history.json", json.dumps(history, indent=2))
+        atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
+    world.barrier()  # the files exist on return, on every rank
+    return metrics
+
+
+def _summary(trainer: Trainer, ds: ProcessedDataset, source: str | None, history: list[dict]) -> dict:
+    """config.json without its provenance: configs, data, what was trained, epochs, timing, sizes."""
+    seconds = [h["seconds"] for h in history]
+    return {
         "model": asdict(trainer.model_cfg),
-        "train": asdict(train_cfg),
-        "data": str(data) if not isinstance(data, ProcessedDataset) else None,
+        "train": asdict(trainer.train_cfg),
+        "data": source,
         "dataset": ds.name,
         "description": trainer.model.describe(),
         "init": trainer.init_description,
@@ -76,16 +89,8 @@ def train_run(
         "resumed_epochs": trainer.resumed_epochs,
         "seconds_per_epoch": sum(seconds) / len(seconds) if seconds else None,
         "n_train": len(ds.train),
-        "world_size": world.size,
-        "backend": world.backend,
+        "world_size": trainer.world.size,
+        "backend": trainer.world.backend,
         "n_params": sum(p.numel() for p in trainer.model.parameters()),
         "n_ada_params": trainer.model.ada_parameter_count(),
-        "provenance": record,
     }
-    metrics = {**trainer.evaluate(ds.test), "world_size": world.size, "provenance": record}
-    if world.main:
-        atomic_write_text(out / "config.json", json.dumps(summary, indent=2))
-        atomic_write_text(out / "history.json", json.dumps(history, indent=2))
-        atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
-    world.barrier()  # the files exist on return, on every rank
-    return metrics
