@@ -217,13 +217,31 @@ def _add_config_options(s, sections) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from xmrec.config import SamplerConfig
-    from xmrec.data.pipeline import DATASET_SPECS
-    from xmrec.models import MODEL_NAMES, canonical_name
-    from xmrec.training import MODES
-
+    """``python -m xmrec``: one subcommand per task, each with its own ``--help``."""
     p = argparse.ArgumentParser(prog="python -m xmrec", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
+    for add in (_add_prepare, _add_train, _add_evaluate, _add_crossmarket):
+        add(sub)
+
+    s = sub.add_parser(
+        "list", help="models, training modes, samplers, dataset specs, Ada-Ranker switches, presets and --set keys"
+    )
+    s.set_defaults(func=_list)
+
+    s = sub.add_parser("demo", help="run every notebook top to bottom, writing figures/")
+    s.add_argument("--smoke", action="store_true", help="SMOKE parameters (fast)")
+    s.set_defaults(func=_demo)
+
+    s = sub.add_parser("strip-notebooks", help="remove outputs from the notebooks of a folder")
+    s.add_argument("folder", type=Path)
+    s.set_defaults(func=_strip)
+    return p
+
+
+def _add_prepare(sub) -> None:
+    """The ``prepare`` subcommand."""
+    from xmrec.config import SamplerConfig
+    from xmrec.data.pipeline import DATASET_SPECS
 
     s = sub.add_parser("prepare", help="process a dataset: filter, remap, split, sample negatives, word2vec")
     s.add_argument("--dataset", required=True, help=f"one of: {' | '.join(DATASET_SPECS)}")
@@ -246,6 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-seq-len", type=int, default=None, help=_doc("data.max_seq_len"))
     _add_config_options(s, ("data", "sampler", "embedding"))
     s.set_defaults(func=_prepare)
+
+
+def _add_train(sub) -> None:
+    """The ``train`` subcommand."""
+    from xmrec.models import MODEL_NAMES, canonical_name
+    from xmrec.training import MODES
 
     s = sub.add_parser(
         "train",
@@ -278,6 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_options(s, ("model", "train"))
     s.set_defaults(func=_train)
 
+
+def _add_evaluate(sub) -> None:
+    """The ``evaluate`` subcommand."""
     s = sub.add_parser("evaluate", help="score a split with a trained checkpoint")
     s.add_argument("--checkpoint", required=True, type=Path, help="checkpoint.pt of a training run")
     s.add_argument(
@@ -291,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scores-out", type=Path, default=None, help="also save the score matrix (.npy)")
     s.set_defaults(func=_evaluate)
 
+
+def _add_crossmarket(sub) -> None:
+    """The ``crossmarket`` subcommand."""
     s = sub.add_parser("crossmarket", help="WSDM Cup 2022 cross-market ranking for one target market")
     s.add_argument("--target", required=True, help="target market, e.g. t1")
     s.add_argument("--data-dir", type=Path, default=None, help="folder holding the market folders")
@@ -317,20 +347,6 @@ def build_parser() -> argparse.ArgumentParser:
         "reported fold, user/item id codes as features; no leak) (default: honest)",
     )
     s.set_defaults(func=_crossmarket)
-
-    s = sub.add_parser(
-        "list", help="models, training modes, samplers, dataset specs, Ada-Ranker switches, presets and --set keys"
-    )
-    s.set_defaults(func=_list)
-
-    s = sub.add_parser("demo", help="run every notebook top to bottom, writing figures/")
-    s.add_argument("--smoke", action="store_true", help="SMOKE parameters (fast)")
-    s.set_defaults(func=_demo)
-
-    s = sub.add_parser("strip-notebooks", help="remove outputs from the notebooks of a folder")
-    s.add_argument("folder", type=Path)
-    s.set_defaults(func=_strip)
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:
