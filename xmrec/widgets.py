@@ -116,23 +116,9 @@ class AblationPanel:
         plot: bool = True,
     ):
         self.experiment, self.metric, self.plot = experiment, metric, plot
-        model_docs, train_docs = field_docs(ModelConfig), field_docs(TrainConfig)
-        self.model = widgets.Dropdown(
-            options=list(models),
-            value=ModelConfig().name,
-            description="model",
-            tooltip=model_docs["name"],
-            style=_STYLE,
-            layout=_LAYOUT,
-        )
-        self.mode = widgets.Dropdown(
-            options=list(MODES),
-            value="ada",
-            description="mode",
-            tooltip=train_docs["mode"],
-            style=_STYLE,
-            layout=_LAYOUT,
-        )
+        self.model = control_for(ModelConfig, "name", choices=models)
+        self.model.description = "model"
+        self.mode = control_for(TrainConfig, "mode", "ada", choices=MODES)
         self.freeze = control_for(TrainConfig, "freeze")
         self.ada = ConfigControls(ModelConfig, ADA_SWITCHES)
         self.sampler = ConfigControls(
@@ -142,23 +128,9 @@ class AblationPanel:
             bounds={"n_neg": (1, 99), "max_extra_categories": (0, 10), "popularity_prob": (0.0, 1.0)},
         )
         self.embedding_init = control_for(Variant, "embedding_init")
-        self.seed = widgets.BoundedIntText(
-            value=seed,
-            min=0,
-            max=2**31 - 1,
-            description="seed",
-            tooltip=train_docs["seed"],
-            style=_STYLE,
-            layout=_LAYOUT,
-        )
-        self.label = widgets.Text(
-            value="",
-            placeholder="automatic",
-            description="label",
-            tooltip=field_docs(Variant)["label"],
-            style=_STYLE,
-            layout=_LAYOUT,
-        )
+        self.seed = control_for(TrainConfig, "seed", seed, bounds=(0, 2**31 - 1))
+        self.label = control_for(Variant, "label", "")
+        self.label.placeholder = "automatic"
         self.preview = widgets.HTML()
         self.run_button = widgets.Button(
             description="Run", button_style="primary", icon="play", tooltip="train this variant and add it to the table"
@@ -173,9 +145,11 @@ class AblationPanel:
         self.sampler.observe(self._on_change)
         self.run_button.on_click(lambda _button: self.run())
         self._on_change()
+        self.widget = self._layout()
 
+    def _layout(self) -> widgets.VBox:
         section = lambda text: widgets.HTML(f"<b>{text}</b>")  # noqa: E731
-        self.widget = widgets.VBox(
+        return widgets.VBox(
             [
                 section("Model and training mode"),
                 _with_help(self.model),
