@@ -11,10 +11,18 @@ first rows of the training split. Settings compared on the same machine, in the 
 - ``1 process, code before DDP``: the same single-process case with the commit before this
   change (a git worktree of ``--baseline-rev``): the ratio shows the single-process path did not
   get slower;
-- ``CUDA + AMP``: when a GPU is present.
+- ``CUDA + AMP``: when a GPU is present (bf16 where supported, else fp16 with the scaler), over
+  ``CUDA_STEPS_FACTOR`` times as many measured steps (a GPU step is short), as far as the training
+  split reaches (the table says how many samples were timed).
 
-The datasets are prepared once into ``data/`` (``load_or_prepare``; the 10M one takes minutes).
-This measures speed, not model quality: no early stopping here, by design.
+``--cuda-only`` measures ``1 process`` and ``CUDA + AMP`` alone and writes
+``train_throughput_cuda.{md,json}``: the run for a lent GPU machine, which has no .git for the
+baseline worktree and little time (``benchmarks/device_gpu.sh`` runs it there).
+
+The datasets are prepared once into ``data/`` (``load_or_prepare``; the 10M one takes minutes). Their
+word2vec tables are trained with ``WORD2VEC_WORKERS`` threads, so their values vary from run to run;
+throughput does not depend on them. This measures speed, not model quality: no early stopping
+here, by design.
 
     .venv/bin/python benchmarks/train_throughput.py          # about 30 min on 2 cores
 """
@@ -52,6 +60,8 @@ DATASETS = {  # name -> (load_or_prepare arguments, batch size, warm-up steps, m
     ),
 }
 MODELS = [("GRU4Rec", "base"), ("GRU4Rec", "ada"), ("SASRec", "base"), ("SASRec", "ada")]
+WORD2VEC_WORKERS = 8
+CUDA_STEPS_FACTOR = 5
 
 
 def read_store(folder: Path):
@@ -102,6 +112,7 @@ def worker(job: dict) -> dict:
     _, seconds = trainer._train_epoch(measured)
     return {
         "rank": int(os.environ.get("RANK", 0)),
+        "samples": len(measured),
         "samples_per_s": len(measured) / seconds,
         "rss_peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
         "cuda_peak_gb": torch.cuda.max_memory_allocated(device) / 1e9 if device.type == "cuda" else None,
@@ -126,6 +137,7 @@ def run(job: dict, procs: int = 1, code: Path = ROOT) -> dict:
     if any(Path(r["xmrec"]) != code / "xmrec" for r in ranks):
         raise RuntimeError(f"the worker imported {ranks[0]['xmrec']}, not {code / 'xmrec'}")
     return {
+        "samples": next(r["samples"] for r in ranks if r["rank"] == 0),
         "samples_per_s": next(r["samples_per_s"] for r in ranks if r["rank"] == 0),
         "rss_peak_gb": max(r["rss_peak_gb"] for r in ranks),
         "cuda_peak_gb": ranks[0]["cuda_peak_gb"],
@@ -133,24 +145,30 @@ def run(job: dict, procs: int = 1, code: Path = ROOT) -> dict:
 
 
 def prepare() -> None:
+    from xmrec.config import EmbeddingConfig
     from xmrec.data.pipeline import load_or_prepare
 
+    emb_cfg = EmbeddingConfig(workers=WORD2VEC_WORKERS)
     for name, (kwargs, *_) in DATASETS.items():
         start = time.perf_counter()
-        load_or_prepare(**{**kwargs, "out": ROOT / kwargs["out"]})
+        load_or_prepare(**{**kwargs, "out": ROOT / kwargs["out"]}, emb_cfg=emb_cfg, progress=True)
         print(f"{name}: ready in {time.perf_counter() - start:.0f} s", flush=True)
 
 
-def settings(cuda: bool) -> list[tuple[str, int, dict, bool]]:
+def settings(cuda: bool, cuda_only: bool, steps: int) -> list[tuple[str, int, dict, bool]]:
     """(label, processes, job changes, baseline code) of every setting measured."""
-    rows = [("1 process", 1, {}, False), ("1 process, code before DDP", 1, {"baseline": True}, True)]
-    rows.append(("2 DDP processes (gloo)", 2, {"threads": 1}, False))
+    rows = [("1 process", 1, {}, False)]
+    if not cuda_only:
+        rows.append(("1 process, code before DDP", 1, {"baseline": True}, True))
+        rows.append(("2 DDP processes (gloo)", 2, {"threads": 1}, False))
     if cuda:
-        rows.append(("CUDA + AMP, 1 process", 1, {"device": "cuda", "amp": True}, False))
+        rows.append(
+            ("CUDA + AMP, 1 process", 1, {"device": "cuda", "amp": True, "steps": CUDA_STEPS_FACTOR * steps}, False)
+        )
     return rows
 
 
-def measure(baseline_code: Path, cuda: bool) -> list[dict]:
+def measure(baseline_code: Path | None, cuda: bool, cuda_only: bool = False) -> list[dict]:
     rows = []
     for name, (kwargs, batch, warm, steps) in DATASETS.items():
         for model, mode in MODELS:
@@ -167,7 +185,7 @@ def measure(baseline_code: Path, cuda: bool) -> list[dict]:
                 "baseline": False,
                 "streamed": name != "ml-100k",
             }
-            for label, procs, changes, old in settings(cuda):
+            for label, procs, changes, old in settings(cuda, cuda_only, steps):
                 result = run({**job, **changes}, procs, baseline_code if old else ROOT)
                 rows.append({"dataset": name, "model": model, "mode": mode, "setting": label, **result})
                 print(f"{name} {model} {mode} {label}: {result['samples_per_s']:,.0f} samples/s", flush=True)
@@ -177,7 +195,10 @@ def measure(baseline_code: Path, cuda: bool) -> list[dict]:
 def machine() -> str:
     import torch
 
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    gpu = "no GPU"
+    if torch.cuda.is_available():
+        amp = "bf16" if torch.cuda.is_bf16_supported() else "fp16 + scaler"
+        gpu = f"{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda}, AMP {amp})"
     return (
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB memory, {gpu}; "
@@ -185,18 +206,18 @@ def machine() -> str:
     )
 
 
-def report(rows: list[dict]) -> str:
+def report(rows: list[dict], command: str) -> str:
     lines = [
         "# Training throughput: one process, 2 DDP processes, CUDA + AMP",
         "",
-        f"`.venv/bin/python benchmarks/train_throughput.py`. Machine: {machine()}.",
+        f"`{command}`. Machine: {machine()}.",
         "",
         "Samples (candidate lists) per second over the measured training steps, after warm-up; peak resident "
         "memory of the largest process (and CUDA memory when on a GPU). Ratios against `1 process` of the same "
         "case, measured in the same run.",
         "",
-        "| dataset | model | setting | samples/s | ratio | peak RSS GB | CUDA peak GB |",
-        "|---|---|---|---:|---:|---:|---:|",
+        "| dataset | model | setting | samples timed | samples/s | ratio | peak RSS GB | CUDA peak GB |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         base = next(
@@ -206,16 +227,28 @@ def report(rows: list[dict]) -> str:
         )
         cuda = f"{r['cuda_peak_gb']:.2f}" if r["cuda_peak_gb"] is not None else ""
         lines.append(
-            f"| {r['dataset']} | {r['model']} {r['mode']} | {r['setting']} | {r['samples_per_s']:,.0f} | "
-            f"{r['samples_per_s'] / base:.2f}x | {r['rss_peak_gb']:.2f} | {cuda} |"
+            f"| {r['dataset']} | {r['model']} {r['mode']} | {r['setting']} | {r['samples']:,} | "
+            f"{r['samples_per_s']:,.0f} | {r['samples_per_s'] / base:.2f}x | {r['rss_peak_gb']:.2f} | {cuda} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def measure_against_baseline(rev: str, cuda: bool) -> list[dict]:
+    """Every setting, the baseline's with the code of ``rev`` checked out in a temporary git worktree."""
+    with tempfile.TemporaryDirectory(prefix="xmrec-baseline-") as tmp:
+        old = Path(tmp) / "code"
+        subprocess.run(["git", "worktree", "add", "--detach", str(old), rev], cwd=ROOT, check=True)
+        try:
+            return measure(old, cuda)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=ROOT, check=True)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--baseline-rev", default=BASELINE_REV, help=f"the code before (default {BASELINE_REV})")
+    ap.add_argument("--cuda-only", action="store_true", help="only '1 process' and 'CUDA + AMP' (a lent GPU machine)")
     args = ap.parse_args(argv)
     if args.worker:  # each rank writes its own file: lines printed by two ranks can interleave
         job = json.loads(args.worker)
@@ -227,19 +260,23 @@ def main(argv=None) -> int:
     from xmrec.io import atomic_write_text
     from xmrec.provenance import as_markdown, provenance
 
+    cuda = torch.cuda.is_available()
+    if args.cuda_only and not cuda:
+        print(
+            "--cuda-only: no CUDA device here (torch.cuda.is_available() is False); nothing measured", file=sys.stderr
+        )
+        return 2
     prepare()
-    with tempfile.TemporaryDirectory(prefix="xmrec-baseline-") as tmp:
-        old = Path(tmp) / "code"
-        subprocess.run(["git", "worktree", "add", "--detach", str(old), args.baseline_rev], cwd=ROOT, check=True)
-        try:
-            rows = measure(old, torch.cuda.is_available())
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=ROOT, check=True)
-    record = provenance({"datasets": DATASETS, "models": MODELS, "baseline_rev": args.baseline_rev}, "cpu")
-    text = report(rows) + "\n" + as_markdown(record) + "\n"
+    rows = measure(None, cuda, cuda_only=True) if args.cuda_only else measure_against_baseline(args.baseline_rev, cuda)
+    config = {"datasets": DATASETS, "models": MODELS, "word2vec_workers": WORD2VEC_WORKERS}
+    config |= {"cuda_steps_factor": CUDA_STEPS_FACTOR} if cuda else {}
+    config |= {} if args.cuda_only else {"baseline_rev": args.baseline_rev}
+    record = provenance(config, "cuda and cpu" if cuda else "cpu")
+    text = report(rows, record["command"]) + "\n" + as_markdown(record) + "\n"
     print(text)
-    atomic_write_text(RESULTS / "train_throughput.md", text)
-    atomic_write_text(RESULTS / "train_throughput.json", json.dumps({"provenance": record, "rows": rows}, indent=2))
+    name = "train_throughput_cuda" if args.cuda_only else "train_throughput"
+    atomic_write_text(RESULTS / f"{name}.md", text)
+    atomic_write_text(RESULTS / f"{name}.json", json.dumps({"provenance": record, "rows": rows}, indent=2))
     return 0
 
 
