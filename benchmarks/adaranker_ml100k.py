@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import shlex
 import subprocess
 import sys
@@ -59,6 +58,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def run_one(job: dict) -> dict:
     """Train and test one (model, mode, seed) in this process; the record of the run."""
     import torch
+    from peak_memory import peak_rss_kib
 
     from xmrec.config import ModelConfig, TrainConfig
     from xmrec.data.store import load
@@ -80,9 +80,7 @@ def run_one(job: dict) -> dict:
     history = trainer.fit(ds)
     test = trainer.evaluate(ds.test)
     cuda = trainer.device.type == "cuda"
-    peak = (
-        torch.cuda.max_memory_allocated() / 2**20 if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    )
+    peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else peak_rss_kib() / 1024
     return {
         **{k: job[k] for k in ("model", "mode", "seed")},
         **test,

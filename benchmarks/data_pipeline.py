@@ -3,7 +3,7 @@
 Each case runs in its own subprocess, so the memory figures are that case's alone: per stage the
 wall time, the stage's peak resident memory (VmRSS sampled every 10 ms by a thread; tracemalloc
 is not used: it slows gensim several-fold) and the process's high-water mark so far
-(``ru_maxrss``). Targets (2-core machine):
+(``VmHWM``, see ``peak_memory``). Targets (2-core machine):
 ML-100K process + sample + word2vec under 10 s; 10M synthetic process + sample + save under
 120 s and 6 GB peak (word2vec timed apart at L = 200). Baseline measured in the same run: a plain
 per-row Python mixer sampler (the original's style) on ML-100K lists, against the vectorised one,
@@ -22,7 +22,6 @@ import json
 import os
 import platform
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -31,13 +30,15 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from peak_memory import peak_rss_kib
+
 RESULTS = Path(__file__).resolve().parent / "results" / "data_pipeline.md"
 TARGETS = {"ml-100k": ("process+sample+word2vec", 10.0, None), "synthetic": ("process+sample+save", 120.0, 6.0)}
 APART = {"load", "word2vec"}  # stages outside the synthetic targets (word2vec: timed apart)
 
 
 def _rss_peak_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # Linux: KiB
+    return peak_rss_kib() / 1e6
 
 
 def _rss_now_gb() -> float:

@@ -33,7 +33,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -82,6 +81,7 @@ def read_store(folder: Path):
 def worker(job: dict) -> dict:
     """One measurement in this process (under torchrun: this rank's part of it)."""
     import torch
+    from peak_memory import peak_rss_kib
 
     import xmrec
     from xmrec.config import ModelConfig, TrainConfig
@@ -114,7 +114,7 @@ def worker(job: dict) -> dict:
         "rank": int(os.environ.get("RANK", 0)),
         "samples": len(measured),
         "samples_per_s": len(measured) / seconds,
-        "rss_peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
+        "rss_peak_gb": peak_rss_kib() / 1e6,
         "cuda_peak_gb": torch.cuda.max_memory_allocated(device) / 1e9 if device.type == "cuda" else None,
         "xmrec": str(Path(xmrec.__file__).parent),
     }
