@@ -1,4 +1,4 @@
-"""Committed notebooks carry no outputs and exactly one tagged `parameters` cell with SMOKE."""
+"""Committed notebooks carry no outputs, cell ids, and exactly one tagged `parameters` cell with SMOKE."""
 
 import json
 
@@ -20,6 +20,15 @@ def test_notebook_has_one_parameters_cell_with_smoke(path):
     tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1, f"{path.name}: {len(tagged)} cells tagged 'parameters'"
     assert "SMOKE" in "".join(tagged[0]["source"])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_every_cell_has_a_unique_id(path):
+    """nbformat 4.5 requires cell ids (a missing one is a validation warning today, an error later)."""
+    cells = json.loads(path.read_text())["cells"]
+    ids = [c.get("id") for c in cells]
+    assert None not in ids, f"{path.name}: cells {[i for i, x in enumerate(ids) if x is None]} have no id"
+    assert len(set(ids)) == len(ids), f"{path.name}: repeated cell ids"
 
 
 def test_strip_outputs_removes_outputs(tmp_path):
