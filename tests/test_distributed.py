@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -99,3 +100,39 @@ def test_a_single_process_run_resumes_under_ddp(runs):
     assert crossed[0]["train_loss"] == single[0]["train_loss"]  # the first epoch, from last.pt
     assert crossed[1]["train_loss"] == pytest.approx(single[1]["train_loss"], rel=LOSS_TOL)
     assert json.loads((runs["crossed"] / "config.json").read_text())["resumed_epochs"] == 1
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_nodes_through_the_c10d_rendezvous_train_like_two_local_processes(runs, tmp_path):
+    """The README's two-machine command, both 'machines' on this one: each torchrun starts one process."""
+    out = tmp_path / "two-nodes"
+    cli = ["-m", "xmrec", "train", "--data", str(runs["data"]), "--out", str(out), "--epochs", "2", *ARGS]
+    rendezvous = ["--nnodes", "2", "--nproc-per-node", "1", "--rdzv-backend", "c10d", "--rdzv-id", "xmrec-test"]
+    rendezvous += ["--rdzv-endpoint", f"127.0.0.1:{free_port()}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    nodes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "torch.distributed.run", *rendezvous, "--node-rank", str(rank), *cli],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for rank in (0, 1)
+    ]
+    finished = [node.communicate(timeout=300) for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], [err[-2000:] for _, err in finished]
+    printed = [ln for text, _ in finished for ln in text.splitlines() if ln.startswith("{")]
+    assert len(printed) == 1  # one node's rank 0 prints and writes
+    metrics = json.loads((out / "metrics.json").read_text())
+    local = json.loads((runs["ddp"] / "metrics.json").read_text())
+    assert metrics["world_size"] == 2
+    for key in ("gauc", "ndcg@10", "mrr"):
+        assert metrics[key] == pytest.approx(local[key], abs=1e-6), key
+    assert history(out)[0]["train_loss"] == pytest.approx(history(runs["ddp"])[0]["train_loss"], rel=LOSS_TOL)
