@@ -46,7 +46,7 @@ run() {
     }
     step gpu_tests "$PYTHON" -m pytest -m gpu -p no:cacheprovider -q -rs tests/test_gpu.py
     step throughput "$PYTHON" benchmarks/train_throughput.py --cuda-only
-    cp benchmarks/results/train_throughput_cuda.md benchmarks/results/train_throughput_cuda.json "$out/" 2>/dev/null
+    cp benchmarks/results/train_throughput_cuda.{md,json} "$out/" 2>/dev/null
     return "$worst"
 }
 
