@@ -23,9 +23,14 @@ ARGS = ["--model", "GRU4Rec", "--batch-size", "64", "--device", "cpu", "--seed",
 LOSS_TOL = 1e-5  # relative: the ranks' partial gradients are summed in another order than one process's
 
 
+def train_cli(data: Path, out: Path, epochs: int) -> list[str]:
+    """The ``-m xmrec train ...`` arguments every run of this module shares."""
+    return ["-m", "xmrec", "train", "--data", str(data), "--out", str(out), "--epochs", str(epochs), *ARGS]
+
+
 def train(data: Path, out: Path, epochs: int, procs: int) -> subprocess.CompletedProcess:
     """``python -m xmrec train`` in one process, or under torchrun on ``procs`` processes."""
-    cli = ["-m", "xmrec", "train", "--data", str(data), "--out", str(out), "--epochs", str(epochs), *ARGS]
+    cli = train_cli(data, out, epochs)
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={procs}"]
     cmd = launcher + cli if procs > 1 else [sys.executable, *cli]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -111,7 +116,7 @@ def free_port() -> int:
 def test_two_nodes_through_the_c10d_rendezvous_train_like_two_local_processes(runs, tmp_path):
     """The README's two-machine command, both 'machines' on this one: each torchrun starts one process."""
     out = tmp_path / "two-nodes"
-    cli = ["-m", "xmrec", "train", "--data", str(runs["data"]), "--out", str(out), "--epochs", "2", *ARGS]
+    cli = train_cli(runs["data"], out, 2)
     rendezvous = ["--nnodes", "2", "--nproc-per-node", "1", "--rdzv-backend", "c10d", "--rdzv-id", "xmrec-test"]
     rendezvous += ["--rdzv-endpoint", f"127.0.0.1:{free_port()}"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
