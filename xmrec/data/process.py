@@ -186,6 +186,57 @@ def _gather(windows: np.ndarray, first: np.ndarray) -> np.ndarray:
     return out
 
 
+@dataclass
+class _StepCounter:
+    """Users, items, categories and interactions of a subset of the raw rows (``stats["steps"]``)."""
+
+    user: np.ndarray  # int64 code of every raw row's user
+    item: np.ndarray  # int64 code of every raw row's item
+    pair_item: np.ndarray  # item code of every category-table row (-1: not in the interactions)
+    pair_cate: np.ndarray  # merged category id of every category-table row
+
+    def __call__(self, rows: np.ndarray | None = None) -> dict:
+        u, i = (self.user, self.item) if rows is None else (self.user[rows], self.item[rows])
+        present = np.bincount(i, minlength=int(self.item.max()) + 1) > 0
+        keep = (self.pair_item >= 0) & present[np.maximum(self.pair_item, 0)]
+        return {
+            "users": int(np.count_nonzero(np.bincount(u))),
+            "items": int(present.sum()),
+            "categories": len(np.unique(self.pair_cate[keep])),
+            "interactions": int(len(u)),
+        }
+
+
+@dataclass
+class _Kept:
+    """Steps 2-5 done: the kept interactions in the new id space, sorted by (user, time)."""
+
+    user: np.ndarray  # int64 [m] new user id, non-decreasing
+    item: np.ndarray  # int64 [m] new item id
+    user_raw: np.ndarray  # raw id of every new user id (index 0: padding)
+    item_raw: np.ndarray  # raw id of every new item id (index 0: padding)
+    table_item: np.ndarray  # new item id of every category-table row (0: item not kept)
+
+
+@dataclass
+class _ItemCategories:
+    """Item -> categories over the new item ids, as CSR: distinct merged ids, and the anchors."""
+
+    ptr: np.ndarray
+    idx: np.ndarray
+    anchor_ptr: np.ndarray  # one entry per raw label (instance_per_raw_label), else ptr
+    anchor_idx: np.ndarray
+
+    def instances(self, targets: np.ndarray, item: np.ndarray, per_category: bool):
+        """Interaction row and anchor category of every instance of the ``targets``."""
+        if not per_category:
+            return targets, self.idx[self.ptr[item[targets]]]
+        n_cat = np.diff(self.anchor_ptr)[item[targets]]
+        rows = np.repeat(targets, n_cat)
+        within = np.arange(len(rows)) - np.repeat(np.cumsum(n_cat) - n_cat, n_cat)
+        return rows, self.anchor_idx[self.anchor_ptr[item[rows]] + within]
+
+
 def process_interactions(
     df: pd.DataFrame,
     cfg: DataConfig | None = None,
@@ -202,16 +253,7 @@ def process_interactions(
     """
     cfg = cfg or DataConfig()
     _check_config(cfg)
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise ValueError(f"{name}: raw interactions lack column(s) {missing}; have {list(df.columns)}")
-    if len(df) == 0:
-        raise ValueError(f"{name}: no interactions to process")
-    try:
-        ts = _timestamps(df)
-    except ValueError as exc:
-        raise ValueError(f"{name}: {exc}") from None
-
+    ts = _checked_timestamps(df, name)
     table = (
         item_category_table(df)
         if item_categories is None
@@ -219,128 +261,148 @@ def process_interactions(
     )
     category_map, small_labels = merge_categories(table, cfg.small_category_max_items)
     n_cates = max(category_map.values())
+    pair_cate = table["cate_id"].map(category_map).to_numpy(dtype=np.int64)
+    kept, steps = _kept_interactions(df, ts, table, pair_cate, cfg.min_user_interactions, name)
+    steps["category_merge"]["merged_labels"] = len(small_labels)
+    del ts  # free a 10M-row temporary before the histories
+    cats = _item_categories(table, pair_cate, kept, n_cates, cfg.instance_per_raw_label, name)
+    role, pos_in_user = _roles(kept.user, cfg)
+    splits, instances = _splits(kept, role, pos_in_user, cats, cfg)
+    steps["instances"] = {"users": int(np.count_nonzero(np.bincount(kept.user)[1:] > 1)), **instances}
+    n_items = len(kept.item_raw) - 1
+    ds = ProcessedDataset(
+        name=name,
+        n_users=len(kept.user_raw) - 1,
+        n_items=n_items,
+        n_cates=n_cates,
+        item_cate_ptr=cats.ptr,
+        item_cate_idx=cats.idx,
+        item_pop=np.bincount(kept.item[role <= ROLE_TRAIN], minlength=n_items + 1).astype(np.int64),
+        **splits,
+        config={"data": asdict(cfg)},
+        stats=_stats(kept, role, cats, steps, category_map, small_labels),
+        item_raw_ids=kept.item_raw,
+        user_raw_ids=kept.user_raw,
+    )
+    return ProcessResult(
+        dataset=ds, interactions=Interactions(user=kept.user, item=kept.item, role=role), category_map=category_map
+    )
 
+
+def _checked_timestamps(df: pd.DataFrame, name: str) -> np.ndarray:
+    """The timestamps, after checking the columns and that there are rows."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"{name}: raw interactions lack column(s) {missing}; have {list(df.columns)}")
+    if len(df) == 0:
+        raise ValueError(f"{name}: no interactions to process")
+    try:
+        return _timestamps(df)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
+def _kept_interactions(
+    df: pd.DataFrame, ts: np.ndarray, table: pd.DataFrame, pair_cate: np.ndarray, min_interactions: int, name: str
+) -> tuple[_Kept, dict]:
+    """Steps 2-5 (sort, user filter, dedup, remap), and the counts before and after each."""
     ucode, users = pd.factorize(df["user_id"], sort=True)  # codes follow the sorted raw ids
     icode, items = pd.factorize(df["item_id"])
     ucode, icode = ucode.astype(np.int64), icode.astype(np.int64)
-    # (item code, merged category) pairs of the table, for counting categories at every step
-    pair_code = pd.Index(items).get_indexer(table["item_id"])
-    pair_cate = table["cate_id"].map(category_map).to_numpy(dtype=np.int64)
-    labels_of_df = table["cate_id"][pair_code >= 0]
-
-    def counts(rows: np.ndarray | None, merged: bool = True) -> dict:
-        u, i = (ucode, icode) if rows is None else (ucode[rows], icode[rows])  # noqa: F821 (deleted after the last call)
-        present = np.bincount(i, minlength=len(items)) > 0
-        keep = (pair_code >= 0) & present[np.maximum(pair_code, 0)]
-        n_cat = len(np.unique(pair_cate[keep])) if merged else labels_of_df.nunique()
-        return {
-            "users": int(np.count_nonzero(np.bincount(u))),
-            "items": int(present.sum()),
-            "categories": n_cat,
-            "interactions": int(len(u)),
-        }
-
-    steps = {"raw": counts(None, merged=False), "category_merge": counts(None)}
-    steps["category_merge"]["merged_labels"] = len(small_labels)
+    pair_item = pd.Index(items).get_indexer(table["item_id"])
+    count = _StepCounter(ucode, icode, pair_item, pair_cate)
+    raw = {**count(), "categories": table["cate_id"][pair_item >= 0].nunique()}  # raw labels, before the merge
+    steps = {"raw": raw, "category_merge": count()}
 
     order = np.argsort(ts, kind="stable")
     order = order[np.argsort(ucode[order], kind="stable")]
     per_user = np.bincount(ucode, minlength=len(users))
-    order = order[per_user[ucode[order]] > cfg.min_user_interactions]
+    order = order[per_user[ucode[order]] > min_interactions]
     if len(order) == 0:
         raise ValueError(
-            f"{name}: no user has more than {cfg.min_user_interactions} interactions (DataConfig.min_user_interactions)"
+            f"{name}: no user has more than {min_interactions} interactions (DataConfig.min_user_interactions)"
         )
-    steps["user_filter"] = counts(order)
+    steps["user_filter"] = count(order)
     dup = pd.Series(ucode[order] * len(items) + icode[order]).duplicated(keep="last").to_numpy()
     order = order[~dup]
-    steps["dedup"] = counts(order)
+    steps["dedup"] = count(order)
 
     user_new, user_raw = _ranked_ids(users, np.bincount(ucode[order], minlength=len(users)) > 0)
     item_new, item_raw = _ranked_ids(items, np.bincount(icode[order], minlength=len(items)) > 0)
-    n_users, n_items = len(user_raw) - 1, len(item_raw) - 1
-    user, item = user_new[ucode[order]], item_new[icode[order]]
-    del order, ucode, icode, ts  # free 10M-row temporaries before the histories
+    table_item = np.where(pair_item >= 0, item_new[np.maximum(pair_item, 0)], 0)
+    kept = _Kept(user_new[ucode[order]], item_new[icode[order]], user_raw, item_raw, table_item)
+    return kept, steps
 
-    # item -> categories CSR over the new item ids: distinct merged ids, and one per raw label
-    p_item = item_new[np.maximum(pair_code, 0)]
-    keep = (pair_code >= 0) & (p_item > 0) & ~table.duplicated().to_numpy()
-    keys = np.sort(p_item[keep] * (n_cates + 1) + pair_cate[keep])
-    cate_ptr, cate_idx = _csr(np.unique(keys), n_cates, n_items)
-    per_item = np.diff(cate_ptr)
-    if (per_item[1:] == 0).any():
-        lacking = item_raw[1:][per_item[1:] == 0][:5].tolist()
-        raise ValueError(f"{name}: {int((per_item[1:] == 0).sum())} item(s) have no category, e.g. {lacking}")
-    anchor_ptr, anchor_idx = _csr(keys, n_cates, n_items) if cfg.instance_per_raw_label else (cate_ptr, cate_idx)
 
-    # roles: the last n_targets interactions of each user (each needs one earlier item)
-    n_per_user = np.bincount(user, minlength=n_users + 1)
+def _item_categories(
+    table: pd.DataFrame, pair_cate: np.ndarray, kept: _Kept, n_cates: int, per_raw_label: bool, name: str
+) -> _ItemCategories:
+    """The kept items' categories; raises naming up to five items that have none."""
+    keep = (kept.table_item > 0) & ~table.duplicated().to_numpy()
+    keys = np.sort(kept.table_item[keep] * (n_cates + 1) + pair_cate[keep])
+    n_items = len(kept.item_raw) - 1
+    ptr, idx = _csr(np.unique(keys), n_cates, n_items)
+    lacking = np.diff(ptr)[1:] == 0
+    if lacking.any():
+        examples = kept.item_raw[1:][lacking][:5].tolist()
+        raise ValueError(f"{name}: {int(lacking.sum())} item(s) have no category, e.g. {examples}")
+    anchor_ptr, anchor_idx = _csr(keys, n_cates, n_items) if per_raw_label else (ptr, idx)
+    return _ItemCategories(ptr, idx, anchor_ptr, anchor_idx)
+
+
+def _roles(user: np.ndarray, cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Role of every interaction (the last ``n_targets`` of a user, each with an earlier item, are
+    targets: test last, valid before) and its position within its user."""
+    n_per_user = np.bincount(user)
     start = np.concatenate([[0], np.cumsum(n_per_user)])[:-1]
     pos_in_user = np.arange(len(user)) - start[user]
     from_end = n_per_user[user] - 1 - pos_in_user  # 0 = the user's last interaction
-    n_targets = np.minimum(cfg.n_targets, n_per_user - 1)[user]
+    target = from_end < np.minimum(cfg.n_targets, n_per_user - 1)[user]
     role = np.full(len(user), ROLE_HISTORY, dtype=np.int8)
-    role[from_end < n_targets] = ROLE_TRAIN
-    role[(from_end < n_targets) & (from_end < cfg.n_test + cfg.n_valid)] = ROLE_VALID
-    role[(from_end < n_targets) & (from_end < cfg.n_test)] = ROLE_TEST
-    del from_end, n_targets, start
-    item_pop = np.bincount(item[role <= ROLE_TRAIN], minlength=n_items + 1).astype(np.int64)
+    role[target] = ROLE_TRAIN
+    role[target & (from_end < cfg.n_test + cfg.n_valid)] = ROLE_VALID
+    role[target & (from_end < cfg.n_test)] = ROLE_TEST
+    return role, pos_in_user
 
-    windows = _history_windows(user, item, cfg.max_seq_len)
-    splits, inst = {}, {}
+
+def _splits(
+    kept: _Kept, role: np.ndarray, pos_in_user: np.ndarray, cats: _ItemCategories, cfg: DataConfig
+) -> tuple[dict[str, Split], dict[str, int]]:
+    """Step 6: the train, valid and test splits (negatives not sampled), and their sizes."""
+    L = cfg.max_seq_len
+    windows = _history_windows(kept.user, kept.item, L)
+    splits, sizes = {}, {}
     for split_name, r in (("train", ROLE_TRAIN), ("valid", ROLE_VALID), ("test", ROLE_TEST)):
-        tgt = np.flatnonzero(role == r)
-        if cfg.instance_per_category:
-            n_cat = np.diff(anchor_ptr)[item[tgt]]
-            rows = np.repeat(tgt, n_cat)
-            within = np.arange(len(rows)) - np.repeat(np.cumsum(n_cat) - n_cat, n_cat)
-            cate = anchor_idx[anchor_ptr[item[rows]] + within]
-        else:
-            rows = tgt
-            cate = cate_idx[cate_ptr[item[rows]]]
-        seq_len = np.minimum(pos_in_user[rows], cfg.max_seq_len).astype(np.int64)
+        targets = np.flatnonzero(role == r)
+        rows, cate = cats.instances(targets, kept.item, cfg.instance_per_category)
         n = len(rows)
         splits[split_name] = Split(
-            user=user[rows],
-            item=item[rows],
+            user=kept.user[rows],
+            item=kept.item[rows],
             cate=cate.astype(np.int64),
-            item_seq=_gather(windows, rows + cfg.max_seq_len * (user[rows] - 1)),
-            item_seq_len=seq_len,
+            item_seq=_gather(windows, rows + L * (kept.user[rows] - 1)),
+            item_seq_len=np.minimum(pos_in_user[rows], L).astype(np.int64),
             neg_items=np.zeros((n, 0), dtype=np.int64),
             neg_pool=np.zeros(n, dtype=np.int8),
             neg_n_cates=np.zeros(n, dtype=np.int8),
         )
-        inst[f"{split_name}_targets"] = len(tgt)
-        inst[f"{split_name}_instances"] = n
+        sizes[f"{split_name}_targets"] = len(targets)
+        sizes[f"{split_name}_instances"] = n
+    return splits, sizes
 
-    steps["instances"] = {"users": int(np.count_nonzero(n_per_user[1:] > 1)), **inst}
-    stats = {
-        "users": n_users,
-        "items": n_items,
-        "categories": int(len(np.unique(cate_idx))),
-        "interactions": int(len(user)),
+
+def _stats(
+    kept: _Kept, role: np.ndarray, cats: _ItemCategories, steps: dict, category_map: dict, small_labels: list
+) -> dict:
+    """The dataset's ``stats``: sizes, the counts after every step, the category merge."""
+    return {
+        "users": len(kept.user_raw) - 1,
+        "items": len(kept.item_raw) - 1,
+        "categories": int(len(np.unique(cats.idx))),
+        "interactions": int(len(kept.user)),
         "training_interactions": int((role <= ROLE_TRAIN).sum()),
-        "train_instances": inst["train_instances"],
-        "valid_instances": inst["valid_instances"],
-        "test_instances": inst["test_instances"],
+        **{key: steps["instances"][key] for key in ("train_instances", "valid_instances", "test_instances")},
         "steps": steps,
         "category_map": {str(k): v for k, v in category_map.items()},
         "merged_category_id": len(category_map) - len(small_labels) + 1 if small_labels else None,
     }
-    ds = ProcessedDataset(
-        name=name,
-        n_users=n_users,
-        n_items=n_items,
-        n_cates=n_cates,
-        item_cate_ptr=cate_ptr,
-        item_cate_idx=cate_idx,
-        item_pop=item_pop,
-        **splits,
-        config={"data": asdict(cfg)},
-        stats=stats,
-        item_raw_ids=item_raw,
-        user_raw_ids=user_raw,
-    )
-    return ProcessResult(
-        dataset=ds, interactions=Interactions(user=user, item=item, role=role), category_map=category_map
-    )

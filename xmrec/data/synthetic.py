@@ -94,7 +94,7 @@ def generate_interactions(
     n_users = max(1, n_interactions // 50) if n_users is None else n_users
     n_items = max(n_categories, n_interactions // 40) if n_items is None else n_items
     _check_args(n_interactions, n_users, n_items, n_categories, n_markets, shift, user_focus)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed)  # the draws below come in a fixed order: keep it
 
     primary, cate_ptr, cate_idx = _catalogue(rng, n_items, n_categories)
     popularity = _mix(
@@ -107,14 +107,46 @@ def generate_interactions(
         list(rng.dirichlet(np.full(n_categories, category_concentration), size=n_markets)),
         shift,
     )
-
     market_share = 1.0 / np.arange(1, n_markets + 1)
     user_market = rng.choice(n_markets, size=n_users, p=market_share / market_share.sum())
     counts = _activity(rng, n_interactions, n_users, min_user_interactions, activity_sigma)
     row_user = np.repeat(np.arange(n_users), counts)
-    row_market = user_market[row_user]
+    items = _draw_items(rng, row_user, user_market, primary, popularity, category_mix, user_focus)
+    timestamp = _timestamps(rng, counts, row_user, mean_gap_s)
 
-    items = np.empty(n_interactions, dtype=np.int64)
+    interactions = pd.DataFrame(
+        {
+            "user_id": row_user + 1,
+            "item_id": items + 1,
+            "timestamp": timestamp,
+            MARKET_COLUMN: pd.Categorical.from_codes(
+                user_market[row_user], categories=_labels("m", n_markets, pad=False)
+            ),
+        }
+    )
+    data = SyntheticMarkets(
+        interactions=interactions,
+        item_categories=_item_categories(cate_ptr, cate_idx, n_categories),
+        item_popularity=popularity,
+        category_mix=category_mix,
+    )
+    return data.to_raw() if as_lists else data
+
+
+def _draw_items(
+    rng: np.random.Generator,
+    row_user: np.ndarray,
+    user_market: np.ndarray,
+    primary: np.ndarray,
+    popularity: np.ndarray,
+    category_mix: np.ndarray,
+    user_focus: float,
+) -> np.ndarray:
+    """The item (0-based) of every row, market by market: a category (the user's favourite with
+    probability ``user_focus``, else one drawn from the market's mix), then an item of it."""
+    n_users, (n_markets, n_categories) = len(user_market), category_mix.shape
+    row_market = user_market[row_user]
+    items = np.empty(len(row_user), dtype=np.int64)
     by_category = np.argsort(primary, kind="stable")
     seg_bounds = np.searchsorted(primary[by_category], np.arange(n_categories + 1))
     for m in range(n_markets):
@@ -128,33 +160,27 @@ def generate_interactions(
             rng.choice(n_categories, size=len(rows), p=category_mix[m]),
         )
         items[rows] = _draw_within_category(rng, cats, popularity[m][by_category], by_category, seg_bounds)
+    return items
 
-    gaps = 1 + np.floor(rng.exponential(mean_gap_s, size=n_interactions)).astype(np.int64)
+
+def _timestamps(rng: np.random.Generator, counts: np.ndarray, row_user: np.ndarray, mean_gap_s: float) -> np.ndarray:
+    """Per user a start within a year, then gaps of ``1 + Exponential(mean_gap_s)`` seconds."""
+    gaps = 1 + np.floor(rng.exponential(mean_gap_s, size=len(row_user))).astype(np.int64)
     elapsed = np.cumsum(gaps)
     first_row = np.concatenate([[0], np.cumsum(counts)[:-1]])  # every user has at least one row
     before = elapsed[first_row] - gaps[first_row]
-    start = START_TIME + rng.integers(0, _YEAR_S, size=n_users)
-    timestamp = start[row_user] + elapsed - before[row_user]
+    start = START_TIME + rng.integers(0, _YEAR_S, size=len(counts))
+    return start[row_user] + elapsed - before[row_user]
 
+
+def _item_categories(cate_ptr: np.ndarray, cate_idx: np.ndarray, n_categories: int) -> pd.DataFrame:
+    """The ``item_id, cate_id`` table: ids from 1, a list of labels each (primary first)."""
     labels = _labels("c", n_categories)
+    n_items = len(cate_ptr) - 1
     item_lists = np.empty(n_items, dtype=object)
     for i in range(n_items):
         item_lists[i] = [labels[c] for c in cate_idx[cate_ptr[i] : cate_ptr[i + 1]]]
-    interactions = pd.DataFrame(
-        {
-            "user_id": row_user + 1,
-            "item_id": items + 1,
-            "timestamp": timestamp,
-            MARKET_COLUMN: pd.Categorical.from_codes(row_market, categories=_labels("m", n_markets, pad=False)),
-        }
-    )
-    data = SyntheticMarkets(
-        interactions=interactions,
-        item_categories=pd.DataFrame({"item_id": np.arange(1, n_items + 1), "cate_id": item_lists}),
-        item_popularity=popularity,
-        category_mix=category_mix,
-    )
-    return data.to_raw() if as_lists else data
+    return pd.DataFrame({"item_id": np.arange(1, n_items + 1), "cate_id": item_lists})
 
 
 def _check_args(n_interactions, n_users, n_items, n_categories, n_markets, shift, user_focus) -> None:
