@@ -619,13 +619,19 @@ def ranked_bars(
     values = values.sort_values()
     color = [colors.get(k) for k in values.index] if isinstance(colors, dict) else colors
     bars = ax.barh(np.arange(len(values)), values.to_numpy(dtype=float), color=color)
-    ax.bar_label(bars, labels=[format(v, fmt) for v in values], padding=3, fontsize="x-small")
+    ax.bar_label(  # on a white box: a reference line passing behind a label does not cross its digits
+        bars,
+        labels=[format(v, fmt) for v in values],
+        padding=3,
+        fontsize="x-small",
+        bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5},
+    )
     labels = ["\n".join(textwrap.fill(part, 28) for part in str(k).split("\n")) for k in values.index]
     ax.set_yticks(np.arange(len(values)), labels, fontsize="small")
     ax.set_xlabel(xlabel)
     ax.margins(x=0.12)
     if reference is not None:
-        ax.axvline(reference[1], color="black", ls="--", lw=1.2)
+        ax.axvline(reference[1], color="black", ls="--", lw=1.2, zorder=2)  # under the labels (zorder 3)
         ax.text(reference[1], len(values) - 0.4, f" {reference[0]}", fontsize="x-small", va="bottom")
     if title:
         ax.set_title(title)
