@@ -25,6 +25,7 @@ it is an incomplete write.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -220,33 +221,32 @@ def prepare_dataset(
     data_cfg, sampler_cfg, emb_cfg = _configs(seed, max_seq_len, data_cfg, sampler_cfg, emb_cfg)
     stages = ["load", "process", "sample", "word2vec"] + (["save"] if out is not None else [])
     with tqdm(total=len(stages), desc=f"prepare {spec}", unit="stage", disable=not progress) as bar:
-
-        def stage(name):
-            bar.set_postfix_str(name)
-
-        stage("load")
-        raw = load_raw(spec, seed=seed, data_dir=data_dir, interactions=interactions, progress=progress)
-        bar.update()
-        stage("process")
-        result = process_interactions(raw.interactions, data_cfg, item_categories=raw.item_categories, name=spec)
-        raw.interactions = None  # free the raw frame before sampling (10M rows)
+        with _stage(bar, "load"):
+            raw = load_raw(spec, seed=seed, data_dir=data_dir, interactions=interactions, progress=progress)
+        with _stage(bar, "process"):
+            result = process_interactions(raw.interactions, data_cfg, item_categories=raw.item_categories, name=spec)
+            raw.interactions = None  # free the raw frame before sampling (10M rows)
         ds = result.dataset
-        bar.update()
-        stage("sample")
-        sample_negatives(ds, sampler_cfg)
-        bar.update()
-        stage("word2vec")
-        inter = result.interactions
-        train = inter.training
-        ds.item_emb = train_item_embeddings(inter.user[train], inter.item[train], ds.n_items, emb_cfg)
-        bar.update()
+        with _stage(bar, "sample"):
+            sample_negatives(ds, sampler_cfg)
+        with _stage(bar, "word2vec"):
+            inter = result.interactions
+            train = inter.training
+            ds.item_emb = train_item_embeddings(inter.user[train], inter.item[train], ds.n_items, emb_cfg)
         ds.config = config
         ds.stats["source"] = raw.source
         if out is not None:
-            stage("save")
-            write_dataset(ds, out, original=original)
-            bar.update()
+            with _stage(bar, "save"):
+                write_dataset(ds, out, original=original)
     return ds
+
+
+@contextmanager
+def _stage(bar: tqdm, name: str):
+    """Name the running stage on the progress bar; count it done when it ends."""
+    bar.set_postfix_str(name)
+    yield
+    bar.update()
 
 
 def write_dataset(ds: ProcessedDataset, out: str | Path, original: bool = True) -> Path:

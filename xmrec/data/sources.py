@@ -510,17 +510,7 @@ def load_interactions_tsv(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such interactions file")
-    first = _first_line(path)
-    if first is None:
-        raise DataError(f"{path}: empty file (expected tab-separated {', '.join(RAW_COLUMNS)})")
-    fields = [f.strip() for f in first.rstrip("\r\n").split("\t")]
-    has_header = any(f in RAW_COLUMNS for f in fields)
-    names = fields if has_header else list(RAW_COLUMNS)
-    if has_header:
-        missing = [c for c in RAW_COLUMNS if c not in names]
-        if missing or len(set(names)) != len(names):
-            problem = f"lacks column(s) {missing}" if missing else "repeats a column name"
-            raise DataError(f"{path}: line 1: header {names} {problem}; expected {list(RAW_COLUMNS)}")
+    names, has_header = _tsv_columns(path)
     df = _read_table(
         path,
         str(path),
@@ -546,18 +536,38 @@ def load_interactions_tsv(path: str | Path) -> pd.DataFrame:
     if bad.any():
         line = bad.idxmax()
         raise DataError(f"{path}: line {line}: field 'timestamp' is {df.at[line, 'timestamp']!r}, not an integer")
-    codes, uniques = pd.factorize(df["cate_id"])
+    out = df.reset_index(drop=True)
+    out["cate_id"] = _category_lists(df["cate_id"], path)
+    out["timestamp"] = ts.to_numpy(np.int64)
+    return out[list(RAW_COLUMNS) + [c for c in names if c not in RAW_COLUMNS]]
+
+
+def _tsv_columns(path: Path) -> tuple[list[str], bool]:
+    """The column names of an interactions file, and whether its first line is a header."""
+    first = _first_line(path)
+    if first is None:
+        raise DataError(f"{path}: empty file (expected tab-separated {', '.join(RAW_COLUMNS)})")
+    fields = [f.strip() for f in first.rstrip("\r\n").split("\t")]
+    if not any(f in RAW_COLUMNS for f in fields):
+        return list(RAW_COLUMNS), False
+    missing = [c for c in RAW_COLUMNS if c not in fields]
+    if missing or len(set(fields)) != len(fields):
+        problem = f"lacks column(s) {missing}" if missing else "repeats a column name"
+        raise DataError(f"{path}: line 1: header {fields} {problem}; expected {list(RAW_COLUMNS)}")
+    return fields, True
+
+
+def _category_lists(cate: pd.Series, path: Path) -> np.ndarray:
+    """Every ``cate_id`` text parsed into its list of labels (each distinct text parsed once)."""
+    codes, uniques = pd.factorize(cate)
     parsed = np.empty(len(uniques), dtype=object)
     for k, text in enumerate(uniques):
         labels = _parse_categories(text)
         if labels is None:
-            line = df.index[np.flatnonzero(codes == k)[0]]
+            line = cate.index[np.flatnonzero(codes == k)[0]]
             raise DataError(f"{path}: line {line}: field 'cate_id' = {text!r} has an empty category label")
         parsed[k] = labels
-    out = df.reset_index(drop=True)
-    out["cate_id"] = parsed[codes]
-    out["timestamp"] = ts.to_numpy(np.int64)
-    return out[list(RAW_COLUMNS) + [c for c in names if c not in RAW_COLUMNS]]
+    return parsed[codes]
 
 
 def _first_line(path: Path) -> str | None:
