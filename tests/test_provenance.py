@@ -1,11 +1,12 @@
 """Provenance records: git state, versions, config and command; notebook parameters only."""
 
 import json
+import subprocess
 
 import pytest
 
 import xmrec.provenance
-from xmrec.provenance import PACKAGES, as_markdown, git_state, notebook_parameters, provenance
+from xmrec.provenance import OUTPUT_FOLDERS, PACKAGES, as_markdown, git_state, notebook_parameters, provenance
 
 
 def test_provenance_carries_what_a_result_needs():
@@ -52,3 +53,26 @@ def test_a_git_checkout_ignores_the_variable(monkeypatch):
     monkeypatch.setenv("XMREC_COMMIT", "0123456789abcdef0123456789abcdef01234567")
     state = git_state()
     assert state["commit_from"] == "git" and state["commit"] != "0123456789abcdef0123456789abcdef01234567"
+
+
+def test_dirty_means_code_changed_not_results_redrawn(tmp_path, monkeypatch):
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True)
+
+    for path in ["xmrec/model.py", *(f"{folder}/result.txt" for folder in OUTPUT_FOLDERS)]:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("v1\n")
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "start")
+    monkeypatch.setattr(xmrec.provenance, "project_root", lambda: tmp_path)
+    assert git_state()["dirty"] is False
+    for folder in OUTPUT_FOLDERS:  # a run rewrites its tracked results and adds new ones
+        (tmp_path / folder / "result.txt").write_text("v2\n")
+        (tmp_path / folder / "new.png").write_bytes(b"png")
+    assert git_state()["dirty"] is False
+    (tmp_path / "xmrec" / "model.py").write_text("v2\n")
+    assert git_state()["dirty"] is True
+    (tmp_path / "xmrec" / "model.py").write_text("v1\n")
+    (tmp_path / "notes.txt").write_text("an untracked file outside the results\n")
+    assert git_state()["dirty"] is True

@@ -22,10 +22,14 @@ PACKAGES = ("torch", "numpy", "pandas", "lightgbm", "gensim")  # versions every 
 
 
 COMMIT_VARIABLE = "XMREC_COMMIT"  # names the commit of a copy that has no .git (the GPU machine's working tree)
+OUTPUT_FOLDERS = ("figures", "benchmarks/results")  # where runs write their results: not a change of the code
 
 
 def git_state() -> dict:
     """``commit`` and ``dirty`` (files changed or added since it), read from git.
+
+    ``dirty`` leaves out :data:`OUTPUT_FOLDERS`: a notebook that has just redrawn its tracked
+    figures ran the committed code all the same.
 
     Outside a git checkout: the commit named by ``$XMREC_COMMIT`` (``dirty`` unknown, ``commit_from``
     says so), else None.
@@ -42,7 +46,7 @@ def git_state() -> dict:
     if commit is None:
         named = _named_commit()
         return {"commit": named, "dirty": None, "commit_from": COMMIT_VARIABLE if named else None}
-    status = git("status", "--porcelain")
+    status = git("status", "--porcelain", "--", ".", *(f":(exclude){folder}" for folder in OUTPUT_FOLDERS))
     return {"commit": commit, "dirty": bool(status) if status is not None else None, "commit_from": "git"}
 
 
