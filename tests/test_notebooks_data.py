@@ -59,6 +59,9 @@ def test_figures_written_and_recorded(runs, nb, expected):
         assert path.is_file() and path.stat().st_size > 5_000, f"{name} missing or empty"
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert runs[nb]["smoke"] is True
+    prov = runs[nb]["provenance"]  # where the numbers came from: its notebook, run with these parameters
+    assert prov["command"].startswith(f"notebooks/{nb}_") and prov["config"]["SMOKE"] is True
+    assert prov["config"]["SEED"] == runs[nb]["seed"] and prov["versions"]["numpy"]
 
 
 def test_01_processing_counts_are_consistent(runs):
