@@ -1,10 +1,13 @@
-"""Committed notebooks carry no outputs, cell ids, and exactly one tagged `parameters` cell with SMOKE."""
+"""Committed notebooks carry no outputs, cell ids, and exactly one tagged `parameters` cell with SMOKE;
+their committed reference results say where they came from."""
 
 import json
+import re
 
 import pytest
 
 from xmrec.notebook_runner import has_outputs, notebooks, strip_outputs
+from xmrec.plots import figures_dir
 
 NOTEBOOKS = notebooks()
 
@@ -29,6 +32,17 @@ def test_every_cell_has_a_unique_id(path):
     ids = [c.get("id") for c in cells]
     assert None not in ids, f"{path.name}: cells {[i for i, x in enumerate(ids) if x is None]} have no id"
     assert len(set(ids)) == len(ids), f"{path.name}: repeated cell ids"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_reference_results_come_from_committed_code(path):
+    """``figures/NN_results.json`` names the commit, the full (not SMOKE) parameters and its notebook,
+    and was written by a tree without code changes: regenerate it with `make demo` after a commit."""
+    record = json.loads((figures_dir() / f"{path.name[:2]}_results.json").read_text())
+    prov = record["provenance"]
+    assert re.fullmatch(r"[0-9a-f]{40}", prov["commit"]) and prov["dirty"] is False, prov
+    assert prov["command"] == f"notebooks/{path.name}" and prov["config"]["SMOKE"] is False
+    assert prov["versions"]["torch"] and prov["versions"]["numpy"]
 
 
 def test_strip_outputs_removes_outputs(tmp_path):
