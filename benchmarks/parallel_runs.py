@@ -26,7 +26,7 @@ import torch
 from xmrec import experiments as xp
 from xmrec.config import TrainConfig, data_dir, resolve_device
 from xmrec.io import atomic_write_text
-from xmrec.provenance import provenance
+from xmrec.provenance import as_markdown, provenance
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -110,7 +110,7 @@ def main() -> None:
         "ratio": two["wall_seconds"] / one["wall_seconds"],
     }
     atomic_write_text(RESULTS / "parallel_runs.json", json.dumps(record, indent=2))
-    atomic_write_text(RESULTS / "parallel_runs.md", text)
+    atomic_write_text(RESULTS / "parallel_runs.md", text + "\n" + as_markdown(record["provenance"]))
 
 
 if __name__ == "__main__":
