@@ -19,7 +19,7 @@ With ``workers > 1`` a grid trains its missing runs side by side in that many wo
 (spawned, one CPU thread each by default) before collecting them in order. Small rankers use two
 cores poorly from one process: on 2 cores two 1-thread GRU4Rec trainings side by side take 0.70x
 the time of the same two one after the other with 2 threads, and a grid of four early-stopped runs
-of unequal length 0.85x (``benchmarks/results/parallel_runs.md``). A run depends only on its own
+of unequal length 0.82x (``benchmarks/results/parallel_runs.md``). A run depends only on its own
 seed, so the numbers do not depend on which worker trained it; a run
 trained with one thread can differ from a 2-thread run in the last float digits.
 """
