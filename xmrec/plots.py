@@ -592,6 +592,7 @@ def gain_by_group(
     ax.set_xticks(x, [f"{textwrap.fill(str(g), 18)}\n(n={n:,})" for g, n in zip(groups, counts)])
     ax.set_xlabel(by if xlabel is None else xlabel)
     ax.set_ylabel(f"Δ test {metric_label(metric)} per list\n(mean, 95% interval)")
+    ax.use_sticky_edges = False  # margin on both sides of zero: bars all below it still show the zero line
     ax.margins(y=0.25)
     if title:
         ax.set_title(title)
