@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from xmrec.notebook_runner import has_outputs, notebooks, strip_outputs
+from xmrec.notebook_runner import has_outputs, notebooks, select, strip_outputs
 from xmrec.plots import figures_dir
 
 NOTEBOOKS = notebooks()
@@ -76,3 +76,17 @@ def test_a_smoke_run_never_writes_into_the_reference_figures():
     for path in NOTEBOOKS:  # every notebook picks its default folder by SMOKE
         source = "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"])
         assert "figures_dir(smoke=SMOKE)" in source, path.name
+
+
+def test_demo_only_runs_the_named_notebooks_in_order(monkeypatch, capsys):
+    import xmrec.notebook_runner as runner
+    from xmrec.cli import main
+
+    ran = []
+    monkeypatch.setattr(runner, "run_notebook", lambda path, out, params: ran.append((path.name, params["SMOKE"])))
+    assert main(["demo", "--smoke", "--only", "05", "02_distribution_shift.ipynb"]) == 0
+    assert ran == [(NOTEBOOKS[1].name, True), (NOTEBOOKS[4].name, True)]  # run order, not the order given
+    assert select(NOTEBOOKS, None) == NOTEBOOKS and select(NOTEBOOKS, [NOTEBOOKS[0].stem]) == NOTEBOOKS[:1]
+    ran.clear()
+    assert main(["demo", "--only", "09"]) == 2 and not ran
+    assert "no notebook ['09']; the numbered notebooks are ['01'" in capsys.readouterr().err

@@ -125,7 +125,7 @@ def _crossmarket(args) -> int:
 def _demo(args) -> int:
     from xmrec.notebook_runner import run_all
 
-    return run_all(smoke=args.smoke)
+    return run_all(smoke=args.smoke, only=args.only)
 
 
 def _strip(args) -> int:
@@ -230,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("demo", help="run every notebook top to bottom, writing figures/")
     s.add_argument("--smoke", action="store_true", help="SMOKE parameters (fast)")
+    s.add_argument(
+        "--only", nargs="+", metavar="NN", help="run only these notebooks, by number (05) or file name, in order"
+    )
     s.set_defaults(func=_demo)
 
     s = sub.add_parser("strip-notebooks", help="remove outputs from the notebooks of a folder")

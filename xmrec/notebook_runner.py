@@ -35,8 +35,22 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict | None = None, time
     return out
 
 
-def run_all(smoke: bool = False, out_dir: Path | None = None) -> int:
-    """Run every numbered notebook in order with ``SMOKE`` set; executed copies go to ``runs/notebooks``.
+def select(found: list[Path], only: list[str] | None) -> list[Path]:
+    """The notebooks of ``found`` named in ``only`` by number (``"05"``) or file name, in run order;
+    all of them when ``only`` is empty. An unknown name raises ``ValueError`` listing the numbers."""
+    if not only:
+        return found
+    by_key = {key: nb for nb in found for key in (nb.name[:2], nb.name, nb.stem)}
+    unknown = [name for name in only if name not in by_key]
+    if unknown:
+        raise ValueError(f"no notebook {unknown}; the numbered notebooks are {[nb.name[:2] for nb in found]}")
+    chosen = {by_key[name] for name in only}
+    return [nb for nb in found if nb in chosen]
+
+
+def run_all(smoke: bool = False, out_dir: Path | None = None, only: list[str] | None = None) -> int:
+    """Run the numbered notebooks (those of ``only`` when given) in order with ``SMOKE`` set;
+    executed copies go to ``runs/notebooks``.
 
     A SMOKE run writes its draft figures to ``runs/smoke-figures``, never over the reference
     figures in ``figures/``.
@@ -48,7 +62,7 @@ def run_all(smoke: bool = False, out_dir: Path | None = None) -> int:
     found = notebooks()
     if not found:
         raise FileNotFoundError(f"no numbered notebooks (NN_*.ipynb) in {project_root() / 'notebooks'}")
-    for nb in found:
+    for nb in select(found, only):
         start = time.perf_counter()
         print(f"running {nb.name} (SMOKE={smoke}) ...", flush=True)
         run_notebook(nb, out_dir, params)
