@@ -192,12 +192,13 @@ class _StepCounter:
 
     user: np.ndarray  # int64 code of every raw row's user
     item: np.ndarray  # int64 code of every raw row's item
+    n_items: int  # number of item codes
     pair_item: np.ndarray  # item code of every category-table row (-1: not in the interactions)
     pair_cate: np.ndarray  # merged category id of every category-table row
 
     def __call__(self, rows: np.ndarray | None = None) -> dict:
         u, i = (self.user, self.item) if rows is None else (self.user[rows], self.item[rows])
-        present = np.bincount(i, minlength=int(self.item.max()) + 1) > 0
+        present = np.bincount(i, minlength=self.n_items) > 0
         keep = (self.pair_item >= 0) & present[np.maximum(self.pair_item, 0)]
         return {
             "users": int(np.count_nonzero(np.bincount(u))),
@@ -216,6 +217,14 @@ class _Kept:
     user_raw: np.ndarray  # raw id of every new user id (index 0: padding)
     item_raw: np.ndarray  # raw id of every new item id (index 0: padding)
     table_item: np.ndarray  # new item id of every category-table row (0: item not kept)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_raw) - 1
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_raw) - 1
 
 
 @dataclass
@@ -269,15 +278,14 @@ def process_interactions(
     role, pos_in_user = _roles(kept.user, cfg)
     splits, instances = _splits(kept, role, pos_in_user, cats, cfg)
     steps["instances"] = {"users": int(np.count_nonzero(np.bincount(kept.user)[1:] > 1)), **instances}
-    n_items = len(kept.item_raw) - 1
     ds = ProcessedDataset(
         name=name,
-        n_users=len(kept.user_raw) - 1,
-        n_items=n_items,
+        n_users=kept.n_users,
+        n_items=kept.n_items,
         n_cates=n_cates,
         item_cate_ptr=cats.ptr,
         item_cate_idx=cats.idx,
-        item_pop=np.bincount(kept.item[role <= ROLE_TRAIN], minlength=n_items + 1).astype(np.int64),
+        item_pop=np.bincount(kept.item[role <= ROLE_TRAIN], minlength=kept.n_items + 1).astype(np.int64),
         **splits,
         config={"data": asdict(cfg)},
         stats=_stats(kept, role, cats, steps, category_map, small_labels),
@@ -310,7 +318,7 @@ def _kept_interactions(
     icode, items = pd.factorize(df["item_id"])
     ucode, icode = ucode.astype(np.int64), icode.astype(np.int64)
     pair_item = pd.Index(items).get_indexer(table["item_id"])
-    count = _StepCounter(ucode, icode, pair_item, pair_cate)
+    count = _StepCounter(ucode, icode, len(items), pair_item, pair_cate)
     raw = {**count(), "categories": table["cate_id"][pair_item >= 0].nunique()}  # raw labels, before the merge
     steps = {"raw": raw, "category_merge": count()}
 
@@ -340,13 +348,12 @@ def _item_categories(
     """The kept items' categories; raises naming up to five items that have none."""
     keep = (kept.table_item > 0) & ~table.duplicated().to_numpy()
     keys = np.sort(kept.table_item[keep] * (n_cates + 1) + pair_cate[keep])
-    n_items = len(kept.item_raw) - 1
-    ptr, idx = _csr(np.unique(keys), n_cates, n_items)
+    ptr, idx = _csr(np.unique(keys), n_cates, kept.n_items)
     lacking = np.diff(ptr)[1:] == 0
     if lacking.any():
         examples = kept.item_raw[1:][lacking][:5].tolist()
         raise ValueError(f"{name}: {int(lacking.sum())} item(s) have no category, e.g. {examples}")
-    anchor_ptr, anchor_idx = _csr(keys, n_cates, n_items) if per_raw_label else (ptr, idx)
+    anchor_ptr, anchor_idx = _csr(keys, n_cates, kept.n_items) if per_raw_label else (ptr, idx)
     return _ItemCategories(ptr, idx, anchor_ptr, anchor_idx)
 
 
@@ -396,8 +403,8 @@ def _stats(
 ) -> dict:
     """The dataset's ``stats``: sizes, the counts after every step, the category merge."""
     return {
-        "users": len(kept.user_raw) - 1,
-        "items": len(kept.item_raw) - 1,
+        "users": kept.n_users,
+        "items": kept.n_items,
         "categories": int(len(np.unique(cats.idx))),
         "interactions": int(len(kept.user)),
         "training_interactions": int((role <= ROLE_TRAIN).sum()),
