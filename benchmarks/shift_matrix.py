@@ -140,6 +140,11 @@ class Record:
         self.runs: list[dict] = []
         if self.path.exists() and not args.fresh:
             old = json.loads(self.path.read_text())
+            if old.get("stale"):
+                raise SystemExit(
+                    f"{self.path} is marked stale ({old['stale']}): its runs must not be mixed with new ones; "
+                    "rerun with --fresh, or --out elsewhere"
+                )
             if old.get("protocol") != self.protocol:
                 raise SystemExit(
                     f"{self.path} was written under protocol {old.get('protocol')}, not "

@@ -111,12 +111,27 @@ def test_model_trains_on_a_fixed_batch(name, ada, dataset, batch):
         assert out["z"].shape == out["mu"].shape == (32, DIM)
 
 
-def test_word2vec_table_initialises_items_and_padding_stays_zero(dataset):
-    for name in ("NextItNet", "GRU4Rec"):  # NextItNet used to discard the pretrained table
-        model = make(name, False, dataset)
-        np.testing.assert_allclose(model.item_emb.weight.detach().numpy(), dataset.item_emb)
+def test_word2vec_table_initialises_items_except_nextitnets_own_table(dataset):
+    model = make("GRU4Rec", False, dataset)
+    np.testing.assert_allclose(model.item_emb.weight.detach().numpy(), dataset.item_emb)
+    own = make("NextItNet", False, dataset)  # the authors' NextItNet builds a fresh table of its own
+    assert not np.allclose(own.item_emb.weight.detach().numpy(), dataset.item_emb)
+    assert (own.item_emb.weight[0] == 0).all()
+    shared = make("NextItNet", False, dataset, nextitnet_shared_table=True)
+    np.testing.assert_allclose(shared.item_emb.weight.detach().numpy(), dataset.item_emb)
     with pytest.raises(ValueError, match="item_emb has shape"):
         build_model(ModelConfig(dim=DIM + 1), dataset.n_items, dataset.n_users, item_emb=dataset.item_emb)
+
+
+@pytest.mark.parametrize("frozen", [False, True], ids=["authors", "frozen_padding_row"])
+def test_padding_row_trains_as_the_authors_unless_frozen(frozen, dataset, batch):
+    """The authors' pretrained table is [a zero row; the vectors] without padding_idx: padded
+    positions read row 0 and train it. ``frozen_padding_row`` keeps it at zero."""
+    model = make("GRU4Rec", False, dataset, frozen_padding_row=frozen)
+    assert (batch["item_seq"] == 0).any()
+    model.loss(batch).backward()
+    row0_grad = model.item_emb.weight.grad[0].abs().sum().item()
+    assert (row0_grad == 0) == frozen
 
 
 def test_unknown_model_name_lists_the_choices():
@@ -125,18 +140,41 @@ def test_unknown_model_name_lists_the_choices():
     assert build_model(ModelConfig(name="gru4rec", dim=8), 10, 10).cfg.name == "gru4rec"
 
 
-@pytest.mark.parametrize("name", [n for n in MODEL_NAMES if n != "MF"])
-def test_padding_never_reaches_the_user_vector(name, dataset, batch):
-    """More left padding, and junk in the padding row of the item table, change no output."""
-    torch.manual_seed(0)
-    model = build_model(ModelConfig(name=name, dim=DIM, max_seq_len=L + 5), dataset.n_items, dataset.n_users)
-    model.eval()
+PADDING_BLIND = {
+    "frozen_padding_row": True,
+    "mask_padding": True,
+    "right_align_history": True,
+    "sasrec_positions_from_newest": True,
+    "nextitnet_zero_padding": True,
+}  # the deviation switches that keep padding out of every encoder (the authors' models read it)
+
+
+def with_more_padding(model, batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """A model's logits on ``batch``, then with 5 more padding columns and junk in the padding row."""
     extra = {**batch, "item_seq": torch.cat([torch.zeros(32, 5, dtype=torch.long), batch["item_seq"]], 1)}
     with torch.no_grad():
         a = model(batch)
         model.item_emb.weight[0] = torch.randn(DIM)
-        b = model(extra)
+        return a, model(extra)
+
+
+@pytest.mark.parametrize("ada", [False, True], ids=["base", "ada"])
+@pytest.mark.parametrize("name", [n for n in MODEL_NAMES if n != "MF"])
+def test_padding_never_reaches_the_user_vector_with_the_padding_switches(name, ada, dataset, batch):
+    """With the switches on, more left padding and junk in the padding row change no output."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(name=name, dim=DIM, ada=ada, mean_z_at_eval=True, max_seq_len=L + 5, **PADDING_BLIND)
+    a, b = with_more_padding(build_model(cfg, dataset.n_items, dataset.n_users).eval(), batch)
     torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["GRU4Rec", "NARM", "SASRec", "NextItNet"])
+def test_the_authors_models_read_the_padding(name, dataset, batch):
+    """Without the switches these models see the padding (as the authors' code): the test above can fail."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(name=name, dim=DIM, max_seq_len=L + 5), dataset.n_items, dataset.n_users)
+    a, b = with_more_padding(model.eval(), batch)
+    assert not torch.allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
 def test_extractor_is_permutation_invariant_and_ranker_equivariant(dataset, batch):
@@ -228,8 +266,10 @@ def test_parameter_modulation_gives_each_list_its_own_mlp(dataset, batch):
         torch.testing.assert_close(model(one), model(batch)[3:4])
 
 
-def test_film_modulates_history_and_keeps_padding_zero(dataset, batch):
-    model = make("GRU4Rec", True, dataset, film_per_dim=True, mean_z_at_eval=True).eval()
+@pytest.mark.parametrize("mask", [False, True], ids=["authors", "mask_padding"])
+def test_film_modulates_history_at_padding_unless_masked(mask, dataset, batch):
+    """The authors' FiLM turns a padding column into gamma * e_0 + beta; ``mask_padding`` keeps it zero."""
+    model = make("GRU4Rec", True, dataset, film_per_dim=True, mean_z_at_eval=True, mask_padding=mask).eval()
     seq = batch["item_seq"]
     captured = {}
     model.encoder.register_forward_hook(lambda m, args, out: captured.update(emb=args[0]))
@@ -237,18 +277,19 @@ def test_film_modulates_history_and_keeps_padding_zero(dataset, batch):
         model(batch)
         z = model.distribution(batch["candidates"]).z
         film = model.ada.film
-        expected = (film.gamma(z).unsqueeze(1) * model.item_emb(seq) + film.beta(z).unsqueeze(1)) * (seq != 0)[
-            ..., None
-        ]
+        expected = film.gamma(z).unsqueeze(1) * model.item_emb(seq) + film.beta(z).unsqueeze(1)
+        if mask:
+            expected = expected * (seq != 0)[..., None]
     torch.testing.assert_close(captured["emb"], expected)
-    assert (captured["emb"][seq == 0] == 0).all()
+    assert (captured["emb"][seq == 0] == 0).all() == mask
 
 
-def test_session_graph_counts_every_transition():
+@pytest.mark.parametrize("count_repeats", [False, True], ids=["authors", "srgnn_count_repeats"])
+def test_session_graph_counts_a_transition_once_unless_counting_repeats(count_repeats):
     seq = torch.tensor([[0, 0, 5, 7, 5, 7, 9]])
-    alias, counts = session_graph(seq)
+    alias, counts = session_graph(seq, count_repeats=count_repeats)
     node = {int(seq[0, j]): int(alias[0, j]) for j in range(7)}
     assert len(set(node.values())) == 4  # padding, 5, 7, 9
     c = counts[0]
-    assert c[node[5], node[7]] == 2 and c[node[7], node[5]] == 1 and c[node[7], node[9]] == 1
-    assert c.sum() == 4  # four transitions between consecutive real items, none from padding
+    assert c[node[5], node[7]] == (2 if count_repeats else 1) and c[node[7], node[5]] == 1 and c[node[7], node[9]] == 1
+    assert c.sum() == (4 if count_repeats else 3)  # transitions between consecutive real items, none from padding

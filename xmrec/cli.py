@@ -154,9 +154,17 @@ def _list(args) -> int:
     print("Ada-Ranker switches (ModelConfig):")
     for name in ADA_SWITCHES + ("n_patches",):
         print(f"  {name:22s} {getattr(ModelConfig, name)!s:6s} {docs[name]}")
+    deviations = [f.name for f in fields(ModelConfig) if docs[f.name].startswith(("deviation", "the authors' defect"))]
+    print("deviations from the authors' code (ModelConfig, docs/DESIGN.md section 9):")
+    for name in deviations:
+        print(f"  {name:28s} {getattr(ModelConfig, name)!s:6s} {docs[name]}")
     print(f"presets (--preset; default {DEFAULT_PRESET}):")
     for name, preset in PRESETS.items():
-        print(f"  {name:14s} {preset.doc}: " + ", ".join(f"{k}={v}" for k, v in preset.values.items()))
+        by_mode = "".join(
+            f"; {mode} runs: " + ", ".join(f"{k}={v}" for k, v in values.items())
+            for mode, values in preset.by_mode.items()
+        )
+        print(f"  {name:14s} {preset.doc}: " + ", ".join(f"{k}={v}" for k, v in preset.values.items()) + by_mode)
     print("--set SECTION.FIELD=VALUE keys (prepare: data, sampler, embedding; train: model, train):")
     for section, cls in SECTIONS.items():
         keys = [f.name for f in fields(cls) if f"{section}.{f.name}" not in FIXED]

@@ -19,6 +19,7 @@ __all__ = [
     "project_root",
     "data_dir",
     "markets_dir",
+    "parity_dir",
     "resolve_device",
     "asdict",
     "replace",
@@ -67,11 +68,18 @@ class EmbeddingConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """A ranker: base encoder plus the optional Ada-Ranker components (docs/DESIGN.md sections 6 and 9)."""
+    """A ranker: base encoder plus the optional Ada-Ranker components (docs/DESIGN.md sections 6 and 9).
+
+    The defaults compute the authors' function (checked against their code's reference numbers,
+    ``tests/test_authors_parity.py``); every field marked "deviation" is off by default and listed in
+    docs/DESIGN.md section 9 with what the authors do and why the switch exists.
+    """
 
     name: str = "GRU4Rec"  # MF, GRU4Rec, SASRec, NARM, NextItNet, SRGNN or SHAN
     dim: int = 64  # embedding size d
-    dropout: float = 0.4  # dropout in the prediction MLP (and encoders that use it)
+    dropout: float = (
+        0.4  # dropout of the prediction MLP, the extractor, GRU4Rec's and NARM's embeddings and NARM's readout
+    )
     ada: bool = False  # add the Ada-Ranker components
     use_input_modulation: bool = True  # Ada: FiLM on the history embeddings
     use_param_modulation: bool = True  # Ada: patch the prediction MLP from a pool
@@ -80,12 +88,46 @@ class ModelConfig:
     film_per_dim: bool = False  # deviation: gamma/beta per dimension instead of a scalar
     identity_patches: bool = False  # deviation: patches start at identity (Ada starts as its base)
     identity_film: bool = False  # deviation: FiLM starts at identity (gamma = 1 + f(z), beta = f(z), f zero at start)
+    frozen_padding_row: bool = False  # deviation: row 0 of the item and user tables stays zero and untrained
+    mask_padding: bool = False  # deviation: history embeddings are zero at padding, after FiLM too
+    right_align_history: bool = (
+        False  # deviation: GRU4Rec and NARM read the real items first, then stop at the last one
+    )
     max_seq_len: int = 200  # SASRec position table size; the trainer sets it to the dataset's history length
     sasrec_layers: int = 2  # SASRec transformer blocks
     sasrec_heads: int = 2  # SASRec attention heads
+    sasrec_inner: int = 256  # SASRec feed-forward inner size
+    sasrec_act: str = "gelu"  # SASRec feed-forward activation: "gelu" (exact, erf) or "relu"
+    sasrec_ln_eps: float = 1e-12  # SASRec LayerNorm epsilon
+    sasrec_hidden_dropout: float = 0.5  # SASRec dropout on the input and on each sublayer's output
+    sasrec_attn_dropout: float = 0.5  # SASRec dropout on the attention probabilities
+    sasrec_pre_ln: bool = False  # deviation: pre-LayerNorm blocks and a final LayerNorm (no input LayerNorm)
+    sasrec_positions_from_newest: bool = False  # deviation: position 0 is the newest item, not the left column
+    narm_hidden: int = 128  # NARM GRU hidden size
+    narm_sigmoid_attention: bool = (
+        False  # deviation: the NARM paper's sigmoid instead of the authors' softmax over features
+    )
     nextitnet_dilations: tuple[int, ...] = (1, 4) * 5  # NextItNet residual block dilations
     nextitnet_kernel: int = 3  # NextItNet kernel size
+    nextitnet_shared_table: bool = (
+        False  # deviation: NextItNet reads the shared word2vec table, not a fresh one of its own
+    )
+    nextitnet_zero_padding: bool = False  # deviation: NextItNet zeroes padded columns after every convolution
+    srgnn_count_repeats: bool = False  # deviation: SRGNN edges weighted by how often a transition repeats
+    srgnn_skip_alias0: bool = (
+        False  # the authors' defect: SRGNN drops every edge of node 0, a real item in an unpadded list
+    )
     shan_short_items: int = 2  # SHAN short-term window (last k items)
+
+    def __post_init__(self):
+        if self.sasrec_act not in SASREC_ACTIVATIONS:
+            raise ValueError(f"ModelConfig.sasrec_act must be one of {SASREC_ACTIVATIONS}, got {self.sasrec_act!r}")
+        for name in ("sasrec_hidden_dropout", "sasrec_attn_dropout", "dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"ModelConfig.{name} must lie in [0, 1), got {getattr(self, name)!r}")
+
+
+SASREC_ACTIVATIONS = ("gelu", "relu")
 
 
 @dataclass(frozen=True)
@@ -152,6 +194,16 @@ def markets_dir() -> Path | None:
         if cand.is_dir():
             return cand
     return None
+
+
+def parity_dir() -> Path | None:
+    """Folder of the reference numbers computed by the authors' Ada-Ranker code (one ``.npz`` per
+    model and mode): ``$XMREC_PARITY_DIR``, else ``../shared/parity`` beside the project, or None."""
+    env = os.environ.get("XMREC_PARITY_DIR")
+    if env:
+        return Path(env).expanduser()
+    cand = project_root().parent / "shared" / "parity"
+    return cand if cand.is_dir() else None
 
 
 def resolve_device(device: str = "auto"):

@@ -58,17 +58,18 @@ class Ranker(nn.Module):
         super().__init__()
         self.cfg = cfg
         d = cfg.dim
-        self.item_emb = nn.Embedding(n_items + 1, d, padding_idx=0)
-        self.user_emb = nn.Embedding(n_users + 1, d, padding_idx=0) if encoder.uses_user else None
+        self.item_emb = nn.Embedding(n_items + 1, d)
+        self.user_emb = nn.Embedding(n_users + 1, d) if encoder.uses_user else None
         self.encoder = encoder
         self.predictor = PredictionMLP(d, cfg.dropout)
         self.ada = AdaComponents(cfg, self.predictor.shapes(), encoder.uses_history) if cfg.ada else None
-        self._init_tables(item_emb)
+        self._init_tables(item_emb if encoder.reads_pretrained_table else None)
 
     def _init_tables(self, item_emb: np.ndarray | None) -> None:
-        for table in (self.item_emb, self.user_emb):
-            if table is not None:
-                nn.init.xavier_normal_(table.weight)
+        """The authors' tables: N(0, 1) (torch's default), or [a zero row; the word2vec vectors]
+        when given. Row 0 then starts at zero and trains like any row; it is fixed at zero (a
+        padding row) when no vectors are given, in NextItNet's own table, and with the
+        ``frozen_padding_row`` deviation (the user table too)."""
         if item_emb is not None:
             want = tuple(self.item_emb.weight.shape)
             if tuple(item_emb.shape) != want:
@@ -78,10 +79,15 @@ class Ranker(nn.Module):
                 )
             with torch.no_grad():  # np.array copies: the table may be a read-only memory map
                 self.item_emb.weight.copy_(torch.from_numpy(np.array(item_emb, dtype=np.float32)))
-        with torch.no_grad():
-            for table in (self.item_emb, self.user_emb):
-                if table is not None:
-                    table.weight[0].zero_()
+                self.item_emb.weight[0].zero_()
+        frozen = self.cfg.frozen_padding_row
+        padded = [self.item_emb] if frozen or item_emb is None or self.encoder.own_padded_table else []
+        if frozen and self.user_emb is not None:
+            padded.append(self.user_emb)
+        for table in padded:
+            table.padding_idx = 0  # as nn.Embedding(padding_idx=0): row 0 gets no gradient
+            with torch.no_grad():
+                table.weight[0].zero_()
 
     def describe(self) -> str:
         """A one-line description, e.g. ``Ada-Ranker GRU4Rec (d=64; extractor, FiLM, patches)``."""
@@ -118,7 +124,9 @@ class Ranker(nn.Module):
         seq = batch["item_seq"]
         emb = self.item_emb(seq)
         if self.ada is not None and self.ada.film is not None:
-            emb = self.ada.film(emb, z) * (seq != 0).unsqueeze(-1)  # padding stays zero
+            emb = self.ada.film(emb, z)  # at every column, padding included (the authors' FiLM)
+        if self.cfg.mask_padding:
+            emb = emb * (seq != 0).unsqueeze(-1)
         return self.encoder(emb, seq, batch["item_seq_len"], user)
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

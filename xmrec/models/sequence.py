@@ -1,8 +1,10 @@
-"""What the models share: the encoder interface, padding-safe sequence helpers, a fast dropout.
+"""What the models share: the encoder interface, sequence helpers, a fast dropout.
 
-Histories arrive LEFT-padded with item id 0 (newest item in the last column). The helpers here
-keep padding out of every encoder: masks, a masked softmax, and a right-alignment that lets a
-recurrent net read the real items first, so its output at the true last step never saw padding.
+Histories arrive LEFT-padded with item id 0 (newest item in the last column). As the authors, the
+encoders read every column, padding included, and mask padding only where the authors do (the
+attention keys of SASRec, SHAN, NARM and SRGNN). The helpers also serve the deviation switches
+that keep padding out entirely: a right-alignment that lets a recurrent net read the real items
+first, so its output at the true last step never saw padding.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ class Encoder(nn.Module):
     """Maps a user's history to the user vector u [B, d] that the shared ranker scores against.
 
     ``forward(seq_emb, item_seq, seq_len, user_emb)``: ``seq_emb`` [B, L, d] item embeddings
-    (possibly FiLM-modulated, zero at padding), ``item_seq`` [B, L] ids (0 = padding), ``seq_len``
-    [B] real lengths, ``user_emb`` [B, d] or None.
+    (possibly FiLM-modulated; at padding the padding row's, unless ``ModelConfig.mask_padding``),
+    ``item_seq`` [B, L] ids (0 = padding), ``seq_len`` [B] real lengths, ``user_emb`` [B, d] or None.
     """
 
     uses_history: bool = True  # False for MF: there is no history for FiLM to modulate
     uses_user: bool = False  # MF and SHAN read a user embedding table
+    reads_pretrained_table: bool = True  # the item table starts from the word2vec vectors when given
+    own_padded_table: bool = False  # the item table keeps row 0 at zero (NextItNet's own table, as the authors)
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
