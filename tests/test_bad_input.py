@@ -111,6 +111,10 @@ def test_scores_out_that_is_a_folder_fails_before_scoring(folders, trained, tmp_
         ("model.film_per_dim=maybe", "expects true or false"),
         ("model.ada=true", "model.ada cannot be set: it follows --mode"),
         ("train.epochs=0", "TrainConfig.epochs must be a whole number >= 1"),
+        ("model.n_patches=0", "ModelConfig.n_patches must be a whole number >= 1"),  # a constant scorer otherwise
+        ("model.dim=0", "ModelConfig.dim must be a whole number >= 1"),
+        ("train.valid_metric=accuracy", "TrainConfig.valid_metric must be gauc, auc, mrr, ndcg@k or hit@k"),
+        ("train.patience_lists=0", "TrainConfig.patience_lists must be None or >= 1"),
     ],
 )
 def test_set_typos_exit_2_with_the_valid_keys_or_type(tmp_path, capsys, text, message):
@@ -209,3 +213,20 @@ def test_a_damaged_dataset_folder_is_named_before_training(folders, tmp_path, ca
     assert main(["train", *TRAIN, "--data", str(data), "--out", str(tmp_path / "run")]) == 2
     assert re.search(message, capsys.readouterr().err)
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("data.n_valid=0", "DataConfig.n_valid must be a whole number >= 1"),  # NaN validation metrics otherwise
+        ("data.n_test=0", "DataConfig.n_test must be a whole number >= 1"),
+        ("embedding.dim=0", "EmbeddingConfig.dim must be a whole number >= 1"),
+        ("sampler.n_neg=0", "SamplerConfig.n_neg must be a whole number >= 1"),
+        ("sampler.popularity_prob=1.5", "SamplerConfig.popularity_prob must lie in [0, 1]"),
+    ],
+)
+def test_prepare_refuses_settings_that_mean_nothing(tmp_path, capsys, text, message):
+    args = ["prepare", "--dataset", "synthetic", "--interactions", "2000", "--out", str(tmp_path / "d"), "--set", text]
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()

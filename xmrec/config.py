@@ -7,6 +7,7 @@ derive variants with ``dataclasses.replace``; widgets and notebook parameters ma
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -40,6 +41,14 @@ class DataConfig:
     instance_per_category: bool = True  # one instance per category of the target item (as the original)
     instance_per_raw_label: bool = True  # per RAW label (as the original): labels merged into one id repeat that anchor
 
+    def __post_init__(self):
+        _whole_numbers(self, ("n_valid", "n_test", "max_seq_len"), 1)
+        _whole_numbers(self, ("min_user_interactions", "small_category_max_items"), 0)
+        if self.n_targets < self.n_valid + self.n_test:
+            raise ValueError(
+                f"DataConfig: need n_targets >= n_valid + n_test, got {self.n_targets}, {self.n_valid}, {self.n_test}"
+            )
+
 
 @dataclass(frozen=True)
 class SamplerConfig:
@@ -51,6 +60,12 @@ class SamplerConfig:
     popularity_prob: float = 0.5  # mixer: chance that a list draws from the popularity-weighted pool
     max_rounds: int = 50  # rejection rounds before giving up with a clear error
     seed: int = 2022  # numpy Generator seed
+
+    def __post_init__(self):
+        _whole_numbers(self, ("n_neg",), 1)
+        _whole_numbers(self, ("max_extra_categories", "max_rounds"), 0)
+        if not 0 <= self.popularity_prob <= 1:
+            raise ValueError(f"SamplerConfig.popularity_prob must lie in [0, 1], got {self.popularity_prob!r}")
 
 
 @dataclass(frozen=True)
@@ -64,6 +79,11 @@ class EmbeddingConfig:
     epochs: int = 5  # passes over the sentences
     seed: int = 2022  # gensim seed (with one worker, training is deterministic)
     workers: int = 1  # threads; more than one makes gensim non-deterministic
+
+    def __post_init__(self):
+        _whole_numbers(self, ("dim", "window", "min_count", "epochs", "workers"), 1)
+        if self.sg not in (0, 1):
+            raise ValueError(f"EmbeddingConfig.sg must be 0 (CBOW) or 1 (skip-gram), got {self.sg!r}")
 
 
 @dataclass(frozen=True)
@@ -120,6 +140,8 @@ class ModelConfig:
     shan_short_items: int = 2  # SHAN short-term window (last k items)
 
     def __post_init__(self):
+        _whole_numbers(self, ("dim", "n_patches", "sasrec_layers", "sasrec_heads", "sasrec_inner", "narm_hidden"), 1)
+        _whole_numbers(self, ("nextitnet_kernel", "shan_short_items"), 1)
         if self.sasrec_act not in SASREC_ACTIVATIONS:
             raise ValueError(f"ModelConfig.sasrec_act must be one of {SASREC_ACTIVATIONS}, got {self.sasrec_act!r}")
         for name in ("sasrec_hidden_dropout", "sasrec_attn_dropout", "dropout"):
@@ -140,7 +162,15 @@ class TrainConfig:
     lr: float = 1e-3  # Adam learning rate
     batch_size: int = 1024  # paper: 1024 base / 2048 Ada; use ~256 on small data
     epochs: int = 100  # upper bound; early stopping usually ends sooner
-    patience: int = 10  # epochs without a better validation GAUC before stopping
+    valid_metric: str = "gauc"  # the validation metric that selects the best epoch: gauc, auc, mrr, ndcg@k or hit@k
+    patience: int = 10  # stop after this many epochs without a better validation metric
+    patience_lists: int | None = (
+        None  # instead of patience: stop once this many training lists were seen since the best epoch
+    )
+    min_epochs: int = 1  # never stop before this many epochs
+    min_loss_drop: float | None = (
+        None  # never stop while the training loss still falls by more than this fraction per epoch
+    )
     weight_decay: float = 0.0  # Adam weight decay
     seed: int = 2022  # torch / numpy seed
     device: str = "auto"  # "auto" (cuda > mps > cpu), or an explicit torch device string
@@ -148,13 +178,33 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model (CUDA only)
     eval_batch_size: int = 4096  # batch size for validation and test scoring
 
+    @property
+    def stopping(self):
+        """The early-stopping rule these fields describe (``xmrec.training.stopping``)."""
+        from xmrec.training.stopping import StoppingRule
+
+        return StoppingRule(self.valid_metric, self.patience, self.patience_lists, self.min_epochs, self.min_loss_drop)
+
     def __post_init__(self):
-        for name in ("epochs", "patience", "batch_size", "eval_batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"TrainConfig.{name} must be a whole number >= 1, got {value!r}")
+        if not re.fullmatch(r"gauc|auc|mrr|(ndcg|hit)@\d+", self.valid_metric):
+            raise ValueError(
+                f"TrainConfig.valid_metric must be gauc, auc, mrr, ndcg@k or hit@k, got {self.valid_metric!r}"
+            )
+        try:
+            self.stopping  # noqa: B018  (the rule checks its own fields)
+        except ValueError as err:
+            raise ValueError(f"TrainConfig.{err}") from None
+        _whole_numbers(self, ("epochs", "patience", "batch_size", "eval_batch_size"), 1)
         if not self.lr >= 0 or not self.weight_decay >= 0:
             raise ValueError(f"TrainConfig.lr and weight_decay must be >= 0, got {self.lr!r}, {self.weight_decay!r}")
+
+
+def _whole_numbers(cfg, names, low: int) -> None:
+    """Refuse, naming the field, a value of ``names`` that is not a whole number >= ``low``."""
+    for name in names:
+        value = getattr(cfg, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{type(cfg).__name__}.{name} must be a whole number >= {low}, got {value!r}")
 
 
 def field_docs(cls) -> dict[str, str]:

@@ -134,17 +134,6 @@ def _timestamps(df: pd.DataFrame) -> np.ndarray:
     return ts.to_numpy()
 
 
-def _check_config(cfg: DataConfig) -> None:
-    if cfg.n_valid < 0 or cfg.n_test < 0 or cfg.n_targets < cfg.n_valid + cfg.n_test:
-        raise ValueError(
-            f"DataConfig: need n_targets >= n_valid + n_test >= 0, got {cfg.n_targets}, {cfg.n_valid}, {cfg.n_test}"
-        )
-    if cfg.max_seq_len < 1:
-        raise ValueError(f"DataConfig.max_seq_len must be >= 1, got {cfg.max_seq_len}")
-    if cfg.min_user_interactions < 0:
-        raise ValueError(f"DataConfig.min_user_interactions must be >= 0, got {cfg.min_user_interactions}")
-
-
 def _ranked_ids(uniques: pd.Index, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """New ids 1..n for the present codes in sorted raw-id order, and the raw ids as unicode."""
     codes = np.flatnonzero(present)
@@ -261,7 +250,6 @@ def process_interactions(
     a category.
     """
     cfg = cfg or DataConfig()
-    _check_config(cfg)
     ts = _checked_timestamps(df, name)
     table = (
         item_category_table(df)

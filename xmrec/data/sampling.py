@@ -254,8 +254,6 @@ def sample_negatives(ds: ProcessedDataset, cfg: SamplerConfig | None = None) -> 
     catalogue. Returns ``ds``.
     """
     cfg = cfg or SamplerConfig()
-    if cfg.n_neg < 1 or cfg.max_extra_categories < 0 or cfg.max_rounds < 0 or not 0 <= cfg.popularity_prob <= 1:
-        raise ValueError(f"SamplerConfig out of range: {cfg}")
     pools = CategoryPools.from_dataset(ds, cfg.kind)
     fallback = {}
     for k, name in enumerate(SPLITS):

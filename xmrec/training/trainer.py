@@ -1,7 +1,9 @@
-"""The training loop: base / Ada end-to-end / fine-tune, Adam, early stopping on validation GAUC.
+"""The training loop: base / Ada end-to-end / fine-tune, Adam, early stopping on a validation metric.
 
-``Trainer(model_cfg, train_cfg, out=...).fit(dataset)`` trains, keeps the best epoch (by valid
-GAUC), restores it at the end, and returns the per-epoch history. With ``out`` it writes
+``Trainer(model_cfg, train_cfg, out=...).fit(dataset)`` trains, keeps the best epoch (by the
+validation metric ``TrainConfig.valid_metric``, default GAUC), stops when the config's stopping
+rule says so (``xmrec.training.stopping``: one pure function of the history), restores the best
+epoch at the end, and returns the per-epoch history. With ``out`` it writes
 ``out/checkpoint.pt`` (best model) and ``out/last.pt`` (everything needed to resume: model,
 optimiser, epoch, random states, configs, history), each atomically; ``fit`` resumes from
 ``last.pt`` when it exists, and the resumed run gives the same numbers as an uninterrupted one.
@@ -40,6 +42,7 @@ from xmrec.training.checkpoint import (
     set_rng_state,
 )
 from xmrec.training.inference import autocast, score
+from xmrec.training.stopping import best_epoch, should_stop
 
 MODES = ("base", "ada", "finetune")
 Callback = Callable[[dict, "Trainer"], "bool | None"]  # after each epoch; returning True stops training
@@ -67,7 +70,7 @@ class Trainer:
     """Train one ranker on a :class:`ProcessedDataset`; see the module docstring.
 
     After ``fit``: ``model`` (best epoch restored), ``history`` (one dict per epoch: ``epoch``,
-    ``train_loss``, ``seconds``, ``samples_per_s``, the validation metrics, ``best``),
+    ``train_loss``, ``train_lists``, ``seconds``, ``samples_per_s``, the validation metrics, ``best``),
     ``best_epoch`` and ``best_valid``. ``callbacks`` run after each epoch.
     """
 
@@ -138,7 +141,7 @@ class Trainer:
             fingerprints=self.fingerprints,
         )
 
-    def _save_last(self, ds, best_state, bad_epochs: int, stopped: bool) -> None:
+    def _save_last(self, ds, best_state, stopped: bool) -> None:
         payload = self._payload(ds, epoch=len(self.history))
         payload.update(
             optimizer=self.optimizer.state_dict(),
@@ -148,12 +151,11 @@ class Trainer:
             best_state=best_state,
             best_epoch=self.best_epoch,
             best_valid=self.best_valid,
-            bad_epochs=bad_epochs,
             stopped=stopped,
         )
         save_checkpoint(self.out / "last.pt", payload)
 
-    def _resume(self, path: Path) -> tuple[dict | None, int, bool]:
+    def _resume(self, path: Path) -> tuple[dict | None, bool]:
         state = read_checkpoint(path)
         ignore = {"epochs", "device", "progress"}
         mine = {k: v for k, v in asdict(self.train_cfg).items() if k not in ignore}
@@ -177,7 +179,7 @@ class Trainer:
         self.best_epoch, self.best_valid = state["best_epoch"], dict(state["best_valid"])
         if self.world.rank:  # rank 0's streams were saved; the others continue on their own
             torch.manual_seed(self.train_cfg.seed + self.world.rank + 1000 * len(self.history))
-        return state["best_state"], state["bad_epochs"], state["stopped"]
+        return state["best_state"], state["stopped"]
 
     # -- loop -------------------------------------------------------------------------------
     def _train_epoch(self, data: SplitTensors | StreamedSplit) -> tuple[float, float]:
@@ -234,14 +236,15 @@ class Trainer:
         self._build(ds)
         self.history, self.best_epoch, self.best_valid = [], 0, {}
         self.fingerprints = {"ids": ds.fingerprint(()), "data": ds.fingerprint(("train", "valid"))}
-        best_state, bad_epochs, stopped = None, 0, False
+        best_state, stopped = None, False
         if resume and self.out is not None and (self.out / "last.pt").is_file():
-            best_state, bad_epochs, stopped = self._resume(self.out / "last.pt")
+            best_state, stopped = self._resume(self.out / "last.pt")
         self.resumed_epochs = len(self.history)
         train, valid = model_inputs(ds.train), model_inputs(ds.valid)
         if self.device.type == "cuda":  # resident on the GPU when small: a step copies its index only
             train, valid = (d.to(self.device) if isinstance(d, SplitTensors) else d for d in (train, valid))
         bar = tqdm(total=tc.epochs, initial=len(self.history), desc=self.model.describe(), disable=not self.progress)
+        rule = tc.stopping
         while not stopped and len(self.history) < tc.epochs:
             loss, seconds = self._train_epoch(train)
             t0 = time.perf_counter()
@@ -249,26 +252,25 @@ class Trainer:
             record = {
                 "epoch": len(self.history) + 1,
                 "train_loss": loss,
+                "train_lists": len(train),
                 "seconds": seconds,
                 "samples_per_s": len(train) / seconds if seconds > 0 else float("nan"),
                 "eval_seconds": time.perf_counter() - t0,
                 **metrics,
-                "best": metrics["gauc"] > self.best_valid.get("gauc", -np.inf),
             }
+            record["best"] = best_epoch(self.history + [record], rule.valid_metric) == record["epoch"]
             self.history.append(record)
             if record["best"]:
                 best_state = copy.deepcopy(self.model.state_dict())
-                self.best_epoch, self.best_valid, bad_epochs = record["epoch"], metrics, 0
+                self.best_epoch, self.best_valid = record["epoch"], metrics
                 if self.out is not None and self.world.main:
                     save_checkpoint(self.out / "checkpoint.pt", self._payload(ds, best_state))
-            else:
-                bad_epochs += 1
-            stopped = bad_epochs >= tc.patience
+            stopped = should_stop(self.history, rule)
             for callback in self.callbacks:
                 stopped = bool(callback(record, self)) or stopped
             stopped = self.world.broadcast(stopped)  # rank 0's callbacks decide for every rank
             if self.out is not None and self.world.main:
-                self._save_last(ds, best_state, bad_epochs, stopped)
+                self._save_last(ds, best_state, stopped)
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}", gauc=f"{metrics['gauc']:.4f}", best=self.best_epoch)
         bar.close()
