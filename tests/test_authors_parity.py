@@ -25,7 +25,9 @@ pytestmark = [
     pytest.mark.usefixtures("one_torch_thread"),
     pytest.mark.skipif(
         FOLDER is None or not FOLDER.is_dir(),
-        reason="no parity fixtures: ../shared/parity beside the project is absent and $XMREC_PARITY_DIR is unset",
+        reason=f"no parity fixtures: $XMREC_PARITY_DIR names {FOLDER}, not a folder"
+        if FOLDER is not None
+        else "no parity fixtures: ../shared/parity beside the project is absent and $XMREC_PARITY_DIR is unset",
     ),
 ]
 

@@ -22,7 +22,9 @@ def test_train_help_shows_the_config_defaults_and_their_meaning():
     for name in ("epochs", "batch_size", "patience", "seed", "device"):
         assert f"(default: {default_of('train.' + name)}" in text, name
         assert " ".join(docs[name].split()) in text, name
-    assert "(default: 256; paper-ml10m: 1024)" in text  # the small-data preset is the default, the paper's listed
+    assert (
+        "(default: 256; paper-ml10m: 1024, ada runs 2048" in text
+    )  # the small-data preset is the default, the paper's listed
     assert "{" + ",".join(MODEL_NAMES) + "}" in text
     assert "(default: 50; paper-ml10m: 200)" in subcommand_help("prepare")
 
@@ -48,6 +50,20 @@ def test_presets_and_set_build_the_configs():
     assert resolve(("model",), "paper-ml10m")[0]["model"] == ModelConfig()  # a preset touches its sections only
 
 
+def test_the_paper_preset_gives_ada_runs_their_own_batch():
+    """The paper trains base rankers at batch 1024 and Ada-Ranker at 2048 (``Preset.by_mode``)."""
+
+    def batch(preset, mode=None, sets=()):
+        flags = {"train.mode": ("--mode", mode)}
+        return resolve(("train",), preset, flags, sets)[0]["train"].batch_size
+
+    assert (batch("paper-ml10m"), batch("paper-ml10m", "base")) == (1024, 1024)
+    assert batch("paper-ml10m", "ada") == batch("paper-ml10m", "finetune") == 2048
+    assert batch("paper-ml10m", sets=["train.mode=ada"]) == 2048
+    assert batch("paper-ml10m", "ada", ["train.batch_size=512"]) == 512  # what is set explicitly wins
+    assert batch("small-data", "ada") == 256
+
+
 def test_model_names_are_checked_and_case_insensitive(capsys):
     parser = build_parser()
     args = parser.parse_args(["train", "--model", "gru4rec", "--data", "d", "--out", "o"])
@@ -69,6 +85,10 @@ def test_list_prints_models_modes_samplers_and_switches(capsys):
         "small-data",
         "paper-ml10m",
         "train.batch_size=1024",
+        "ada runs: train.batch_size=2048",
+        "right_align_history",
+        "sasrec_pre_ln",
+        "srgnn_skip_alias0",
         "lr, batch_size",
     ):
         assert name in out, name

@@ -181,6 +181,7 @@ def _doc(key: str) -> str:
     section, name = key.split(".", 1)
     others = [
         f"{label}: {preset.values[key]}"
+        + "".join(f", {mode} runs {values[key]}" for mode, values in preset.by_mode.items() if key in values)
         for label, preset in PRESETS.items()
         if label != DEFAULT_PRESET and key in preset.values and preset.values[key] != default_of(key)
     ]

@@ -97,12 +97,10 @@ def authors_config(name: str, ada: bool, state: Mapping[str, np.ndarray]) -> Mod
         )
     if name == "NARM":
         sizes["narm_hidden"] = state["gru.weight_hh_l0"].shape[1]
-    if name == "NextItNet":
+    if name == "NextItNet":  # the authors' blocks are their dilations repeated block_num times
         blocks = len({k.split(".")[1] for k in state if k.startswith("residual_blocks.")})
-        per = len(AUTHORS_NEXTITNET_DILATIONS)
         sizes.update(
-            nextitnet_dilations=AUTHORS_NEXTITNET_DILATIONS * (blocks // per)
-            + AUTHORS_NEXTITNET_DILATIONS[: blocks % per],
+            nextitnet_dilations=AUTHORS_NEXTITNET_DILATIONS * (blocks // len(AUTHORS_NEXTITNET_DILATIONS)),
             nextitnet_kernel=state["residual_blocks.0.conv1.weight"].shape[-1],
         )
     if name == "SHAN":
@@ -118,7 +116,7 @@ def kit_state(name: str, state: Mapping[str, np.ndarray]) -> dict[str, tuple[str
     rules = _SHARED + _ENCODER[canonical_name(name)]
     out: dict[str, tuple[str, torch.Tensor]] = {}
     for key, value in state.items():
-        tensor = torch.from_numpy(np.array(value, dtype=np.float32))
+        tensor = _array(value)
         attention = re.match(
             r"(trm_encoder\.layer\.(\d+)\.multi_head_attention)\.(query|key|value)\.(weight|bias)$", key
         )
