@@ -7,7 +7,7 @@ from xmrec.config import ModelConfig, TrainConfig, field_docs
 from xmrec.data.sampling import ALL_SAMPLERS
 from xmrec.experiments import ADA_SWITCHES
 from xmrec.models import MODEL_NAMES
-from xmrec.overrides import default_of, resolve
+from xmrec.overrides import SECTIONS, default_of, resolve
 
 
 def subcommand_help(name: str) -> str:
@@ -27,6 +27,13 @@ def test_train_help_shows_the_config_defaults_and_their_meaning():
     )  # the small-data preset is the default, the paper's listed
     assert "{" + ",".join(MODEL_NAMES) + "}" in text
     assert "(default: 50; paper-ml10m: 200)" in subcommand_help("prepare")
+
+
+@pytest.mark.parametrize("section", sorted(SECTIONS))
+def test_every_config_field_has_its_one_line_doc(section):
+    """``--help``, ``list`` and the widgets read a field's doc from its comment (a wrapped line loses it)."""
+    docs = field_docs(SECTIONS[section])
+    assert all(docs.values()), [name for name, doc in docs.items() if not doc]
 
 
 def test_presets_and_set_build_the_configs():

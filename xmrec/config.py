@@ -97,9 +97,7 @@ class ModelConfig:
 
     name: str = "GRU4Rec"  # MF, GRU4Rec, SASRec, NARM, NextItNet, SRGNN or SHAN
     dim: int = 64  # embedding size d
-    dropout: float = (
-        0.4  # dropout of the prediction MLP, the extractor, GRU4Rec's and NARM's embeddings and NARM's readout
-    )
+    dropout: float = 0.4  # dropout of the MLP, the extractor, GRU4Rec's and NARM's inputs, NARM's readout
     ada: bool = False  # add the Ada-Ranker components
     use_input_modulation: bool = True  # Ada: FiLM on the history embeddings
     use_param_modulation: bool = True  # Ada: patch the prediction MLP from a pool
@@ -110,9 +108,7 @@ class ModelConfig:
     identity_film: bool = False  # deviation: FiLM starts at identity (gamma = 1 + f(z), beta = f(z), f zero at start)
     frozen_padding_row: bool = False  # deviation: row 0 of the item and user tables stays zero and untrained
     mask_padding: bool = False  # deviation: history embeddings are zero at padding, after FiLM too
-    right_align_history: bool = (
-        False  # deviation: GRU4Rec and NARM read the real items first, then stop at the last one
-    )
+    right_align_history: bool = False  # deviation: GRU4Rec and NARM read the real items first, stop at the last
     max_seq_len: int = 200  # SASRec position table size; the trainer sets it to the dataset's history length
     sasrec_layers: int = 2  # SASRec transformer blocks
     sasrec_heads: int = 2  # SASRec attention heads
@@ -124,19 +120,13 @@ class ModelConfig:
     sasrec_pre_ln: bool = False  # deviation: pre-LayerNorm blocks and a final LayerNorm (no input LayerNorm)
     sasrec_positions_from_newest: bool = False  # deviation: position 0 is the newest item, not the left column
     narm_hidden: int = 128  # NARM GRU hidden size
-    narm_sigmoid_attention: bool = (
-        False  # deviation: the NARM paper's sigmoid instead of the authors' softmax over features
-    )
+    narm_sigmoid_attention: bool = False  # deviation: the NARM paper's sigmoid, not a softmax over features
     nextitnet_dilations: tuple[int, ...] = (1, 4) * 5  # NextItNet residual block dilations
     nextitnet_kernel: int = 3  # NextItNet kernel size
-    nextitnet_shared_table: bool = (
-        False  # deviation: NextItNet reads the shared word2vec table, not a fresh one of its own
-    )
+    nextitnet_shared_table: bool = False  # deviation: NextItNet reads the shared word2vec table, not its own
     nextitnet_zero_padding: bool = False  # deviation: NextItNet zeroes padded columns after every convolution
     srgnn_count_repeats: bool = False  # deviation: SRGNN edges weighted by how often a transition repeats
-    srgnn_skip_alias0: bool = (
-        False  # the authors' defect: SRGNN drops every edge of node 0, a real item in an unpadded list
-    )
+    srgnn_skip_alias0: bool = False  # the authors' defect: SRGNN drops the edges of node 0 (a real item if unpadded)
     shan_short_items: int = 2  # SHAN short-term window (last k items)
 
     def __post_init__(self):
@@ -164,13 +154,9 @@ class TrainConfig:
     epochs: int = 100  # upper bound; early stopping usually ends sooner
     valid_metric: str = "gauc"  # the validation metric that selects the best epoch: gauc, auc, mrr, ndcg@k or hit@k
     patience: int = 10  # stop after this many epochs without a better validation metric
-    patience_lists: int | None = (
-        None  # instead of patience: stop once this many training lists were seen since the best epoch
-    )
+    patience_lists: int | None = None  # instead of patience: stop after this many training lists since the best
     min_epochs: int = 1  # never stop before this many epochs
-    min_loss_drop: float | None = (
-        None  # never stop while the training loss still falls by more than this fraction per epoch
-    )
+    min_loss_drop: float | None = None  # never stop while the training loss falls by more than this per epoch
     weight_decay: float = 0.0  # Adam weight decay
     seed: int = 2022  # torch / numpy seed
     device: str = "auto"  # "auto" (cuda > mps > cpu), or an explicit torch device string
