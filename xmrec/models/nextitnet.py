@@ -41,14 +41,13 @@ class NextItNet(Encoder):
     columns, padding included; u = final_layer(the last column).
 
     As the authors, NextItNet scores with an item table of its own, freshly initialised, with a
-    fixed zero padding row (``reads_pretrained_table`` False); ``nextitnet_shared_table``
+    fixed zero padding row (``reads_pretrained_table`` False: the ranker then builds it so); ``nextitnet_shared_table``
     (deviation) gives it the shared word2vec-initialised table instead.
     """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
         self.reads_pretrained_table = cfg.nextitnet_shared_table
-        self.own_padded_table = not cfg.nextitnet_shared_table
         self.zero_padding = cfg.nextitnet_zero_padding
         self.blocks = nn.ModuleList(
             DilatedResidualBlock(cfg.dim, cfg.nextitnet_kernel, r) for r in cfg.nextitnet_dilations

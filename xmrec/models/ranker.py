@@ -81,7 +81,7 @@ class Ranker(nn.Module):
                 self.item_emb.weight.copy_(torch.from_numpy(np.array(item_emb, dtype=np.float32)))
                 self.item_emb.weight[0].zero_()
         frozen = self.cfg.frozen_padding_row
-        padded = [self.item_emb] if frozen or item_emb is None or self.encoder.own_padded_table else []
+        padded = [self.item_emb] if frozen or item_emb is None else []  # no vectors: NextItNet's own table too
         if frozen and self.user_emb is not None:
             padded.append(self.user_emb)
         for table in padded:

@@ -27,7 +27,6 @@ class Encoder(nn.Module):
     uses_history: bool = True  # False for MF: there is no history for FiLM to modulate
     uses_user: bool = False  # MF and SHAN read a user embedding table
     reads_pretrained_table: bool = True  # the item table starts from the word2vec vectors when given
-    own_padded_table: bool = False  # the item table keeps row 0 at zero (NextItNet's own table, as the authors)
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
