@@ -52,8 +52,13 @@ def test_train_into_a_run_folder_of_other_data_is_refused(folders, trained, caps
     assert (trained / "metrics.json").read_text() == before
 
 
-def test_resuming_the_same_run_says_so(folders, trained, capsys):
+def test_the_same_run_again_is_read_back_and_more_epochs_resume(folders, trained, capsys):
+    before = {p.name: p.read_bytes() for p in trained.iterdir() if p.is_file()}
     assert main(["train", *TRAIN, "--data", str(folders["a"]), "--out", str(trained)]) == 0
+    assert "finished: read back, nothing trained" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in trained.iterdir() if p.is_file()} == before
+    more = [*TRAIN[: TRAIN.index("--epochs")], "--epochs", "2", *TRAIN[TRAIN.index("--epochs") + 2 :]]
+    assert main(["train", *more, "--data", str(folders["a"]), "--out", str(trained)]) == 0
     assert "resumed" in capsys.readouterr().err
     assert json.loads((trained / "config.json").read_text())["resumed_epochs"] == 1
 

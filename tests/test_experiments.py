@@ -1,5 +1,6 @@
 """xmrec.experiments: variants, grids with fine-tunes, run caching, tidy tables and their statistics."""
 
+import os
 from dataclasses import replace
 
 import numpy as np
@@ -9,21 +10,32 @@ import torch
 from scipy.spatial.distance import jensenshannon
 
 from xmrec import experiments as xp
-from xmrec.config import DataConfig, ModelConfig, SamplerConfig, TrainConfig
+from xmrec import stats
+from xmrec.config import ModelConfig, SamplerConfig
 
-SMALL = dict(
-    interactions=20_000,
-    max_seq_len=10,
-    data_cfg=DataConfig(small_category_max_items=20),
-    train=TrainConfig(batch_size=128, epochs=1, patience=1),
-    max_train_lists=300,
-    max_eval_lists=120,
-    progress=False,
-)
+SMALL_SETS = [
+    "data.max_seq_len=10",
+    "data.small_category_max_items=20",
+    "train.batch_size=128",
+    "train.epochs=1",
+    "train.patience=1",
+    "train.max_train_lists=300",
+    "train.max_eval_lists=120",
+]
 
 
-def small_experiment(runs_dir) -> xp.Experiment:
-    return xp.Experiment("synthetic", runs_dir=runs_dir, **SMALL)
+def small_experiment(runs_dir, **kwargs) -> xp.Experiment:
+    cache = runs_dir.parent / f"{runs_dir.name}-data"
+    return xp.Experiment(
+        "synthetic",
+        preset="small-data",
+        sets=SMALL_SETS,
+        interactions=20_000,
+        runs_dir=runs_dir,
+        data_cache=cache,
+        progress=False,
+        **kwargs,
+    )
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -125,25 +137,35 @@ def test_finished_runs_are_reused(done, runs_dir):
 def test_workers_train_the_same_runs_side_by_side(tmp_path, done):
     """Two spawned worker processes train the grid's runs (fine-tune after its base) to the same
     numbers as one process; the runs count as trained in this session, not reused."""
-    exp = xp.Experiment("synthetic", runs_dir=tmp_path / "runs", data_out=tmp_path / "data", workers=2, **SMALL)
+    exp = small_experiment(tmp_path / "runs", workers=2, executor="processes")
     exp.run_grid(
         [xp.variant("GRU4Rec", "finetune", freeze=True), xp.variant("GRU4Rec", "base"), xp.variant("GRU4Rec", "ada")],
         seeds=[7],
     )
     mine, theirs = exp.table(), done.table()
     assert list(mine["label"]) == list(theirs["label"])
-    assert not mine["reused"].any() and len(exp._worker_seconds) == 3
+    assert not mine["reused"].any()
+    assert {r.record.provenance["worker"]["pid"] for r in exp.results}.isdisjoint({os.getpid()})
     for m in xp.METRICS:
         np.testing.assert_allclose(mine[m], theirs[m], atol=1e-6)
     assert list(mine["epochs_run"]) == list(theirs["epochs_run"])
 
 
-def test_workers_need_a_dataset_on_disk(tmp_path):
+def test_an_experiment_refuses_what_it_cannot_run(tmp_path):
     with pytest.raises(ValueError, match="at least 1"):
-        xp.Experiment("synthetic", workers=0, **SMALL)
-    exp = xp.Experiment("synthetic", runs_dir=tmp_path, workers=2, **SMALL)
-    with pytest.raises(ValueError, match="data_out"):
-        exp.run_grid([xp.variant("GRU4Rec", "base")])
+        small_experiment(tmp_path, workers=0)
+    with pytest.raises(ValueError, match="unknown preset"):
+        xp.Experiment("synthetic", preset="nope")
+    with pytest.raises(ValueError, match="n_patches"):
+        xp.Experiment("synthetic", sets=["model.n_patches=0"])
+
+
+def test_results_records_carry_each_runs_history(done):
+    records = done.records()
+    assert [r["label"] for r in records] == list(done.table()["label"])
+    for r, result in zip(records, done.results):
+        assert r["history"] == result.history and len(r["history"]) == r["epochs_run"]
+        assert r["digest"] == result.record.spec.digest()
 
 
 def test_fine_tune_alone_trains_its_base_and_seeds_repeat(tmp_path, done):
@@ -216,28 +238,28 @@ def test_paired_difference_pairs_by_seed_and_list():
                 }
             )
     df = pd.DataFrame(rows).sample(frac=1.0, random_state=0)  # order must not matter
-    d = xp.paired_difference(df, "ada", "base").sort_values(["seed", "list"])
+    d = stats.paired_difference(df, "ada", "base").sort_values(["seed", "list"])
     assert d["diff"].tolist() == pytest.approx([1, 1, 1, 2, 2, 2])
     with pytest.raises(KeyError, match="missing"):
-        xp.paired_difference(df, "missing", "base")
+        stats.paired_difference(df, "missing", "base")
 
 
 def test_summarize_mean_and_std():
     table = pd.DataFrame({"label": ["a", "a", "a", "b"], "gauc": [0.1, 0.2, 0.6, 0.5]})
-    s = xp.summarize(table, ["gauc"]).set_index("label")
+    s = stats.summarize(table, ["gauc"]).set_index("label")
     assert s.loc["a", "gauc_mean"] == pytest.approx(0.3)
     assert s.loc["a", "gauc_std"] == pytest.approx(np.std([0.1, 0.2, 0.6], ddof=1))
     assert s.loc["b", "gauc_std"] == 0 and s.loc["a", "n_seeds"] == 3
     assert s.loc["a", "gauc"] == f"0.3000 ± {np.std([0.1, 0.2, 0.6], ddof=1):.4f}"
     assert s.loc["b", "gauc"] == "0.5000"  # one seed: no spread to show
-    assert xp.mean_spread(0.0123, 0.004, signed=True) == "+0.0123 ± 0.0040"
+    assert stats.mean_spread(0.0123, 0.004, signed=True) == "+0.0123 ± 0.0040"
 
 
 def test_divergence_bins():
-    bins = xp.divergence_bins(np.arange(100.0), 4)
+    bins = stats.divergence_bins(np.arange(100.0), 4)
     assert list(pd.Series(bins).value_counts(sort=False)) == [25, 25, 25, 25]
     assert list(bins.categories)[0] == "0.00-24.75"
-    assert len(xp.divergence_bins(np.zeros(7)).categories) == 1
+    assert len(stats.divergence_bins(np.zeros(7)).categories) == 1
 
 
 def test_latent_probe_reads_separable_labels():
@@ -245,8 +267,8 @@ def test_latent_probe_reads_separable_labels():
     labels = rng.integers(0, 2, 300)
     latent = rng.normal(size=(300, 4))
     latent[:, 0] += 4 * labels
-    assert xp.latent_probe(latent, labels)["accuracy"] > 0.95
-    noise = xp.latent_probe(rng.normal(size=(300, 4)), labels)
+    assert stats.latent_probe(latent, labels)["accuracy"] > 0.95
+    noise = stats.latent_probe(rng.normal(size=(300, 4)), labels)
     assert noise["accuracy"] < 0.65 and noise["majority"] == pytest.approx(max(labels.mean(), 1 - labels.mean()))
 
 
@@ -260,7 +282,7 @@ def test_seed_gains_pair_by_model_and_seed():
         ("N", "ada", "N ada", 1, 0.60),
     ]
     table = pd.DataFrame(rows, columns=["model", "mode", "label", "seed", "gauc"])
-    g = xp.seed_gains(table, ["gauc"]).set_index("label")
+    g = stats.seed_gains(table, ["gauc"]).set_index("label")
     assert g.loc["M ada", "gauc_gain"] == pytest.approx(0.02)  # (0.05 - 0.01) / 2
     assert g.loc["M ada", "gauc_gain_std"] == pytest.approx(np.std([0.05, -0.01], ddof=1))
     assert g.loc["M ada", "wins"] == 1 and g.loc["M ada", "n_seeds"] == 2
@@ -271,7 +293,7 @@ def test_latent_probe_reads_a_label_that_is_there_and_not_one_that_is_not():
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 2, 400)
     readable = np.c_[labels + rng.normal(0, 0.3, 400), rng.normal(size=(400, 5))]
-    found = xp.latent_probe(readable, labels)
+    found = stats.latent_probe(readable, labels)
     assert found["accuracy"] > 0.9 and abs(found["majority"] - np.bincount(labels).max() / 400) < 1e-12
-    noise = xp.latent_probe(rng.normal(size=(400, 6)), labels)
+    noise = stats.latent_probe(rng.normal(size=(400, 6)), labels)
     assert noise["accuracy"] < found["majority"] + 0.1  # nothing to read: about the majority guess

@@ -13,6 +13,7 @@ from xmrec.cli import main
 from xmrec.config import ModelConfig, TrainConfig
 from xmrec.data.store import save
 from xmrec.metrics import evaluate
+from xmrec.runs import InMemoryData, RunSpec, RunStore, execute
 from xmrec.models import build_model
 from xmrec.training import (
     Trainer,
@@ -22,7 +23,6 @@ from xmrec.training import (
     load_weights,
     read_checkpoint,
     score,
-    train_run,
 )
 
 MODEL = ModelConfig(name="GRU4Rec", dim=DIM)
@@ -235,14 +235,13 @@ def test_cli_train_then_evaluate_round_trip(dataset, tmp_path, capsys):
     assert main(["evaluate", "--checkpoint", str(tmp_path / "missing.pt"), "--data", str(data)]) == 2
 
 
-def test_train_run_accepts_a_dataset_and_model_switches(dataset, tmp_path):
-    metrics = train_run(
-        dataset,
-        tmp_path,
+def test_a_run_in_memory_data_with_model_switches_writes_its_folder(dataset, tmp_path):
+    spec = RunSpec(
+        InMemoryData(dataset),
         ModelConfig(name="MF", dim=DIM, identity_patches=True, mean_z_at_eval=True),
         TrainConfig(mode="ada", epochs=1, device="cpu", batch_size=64),
-        progress=False,
     )
+    metrics = execute(spec, RunStore(tmp_path, single=True)).metrics
     assert metrics["gauc"] == pytest.approx(
         evaluate_checkpoint(tmp_path / "checkpoint.pt", save(dataset, tmp_path / "d"), device="cpu", verbose=False)[
             "gauc"
@@ -269,12 +268,12 @@ def test_cli_refuses_settings_that_train_nothing(dataset, tmp_path, capsys, flag
 
 
 def test_cli_prints_key_errors_without_quotes(tmp_path, capsys, monkeypatch):
-    import xmrec.training
+    import xmrec.data.store
 
     def missing(*args, **kwargs):
         raise KeyError("no run labelled 'x'; runs: []")
 
-    monkeypatch.setattr(xmrec.training, "train_run", missing)
+    monkeypatch.setattr(xmrec.data.store, "read_meta", missing)
     assert main(["train", "--model", "MF", "--data", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
     assert capsys.readouterr().err == "error: no run labelled 'x'; runs: []\n"  # str(KeyError) would quote it
 
@@ -299,14 +298,10 @@ def test_tensorboard_callback_writes_every_number_of_every_epoch(dataset, tmp_pa
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", types.SimpleNamespace(SummaryWriter=Writer))
     from xmrec.training.tensorboard import tensorboard_callback
 
-    train_run(
-        dataset,
-        tmp_path / "run",
-        ModelConfig(name="MF", dim=DIM),
-        TrainConfig(epochs=2, batch_size=64, device="cpu"),
-        progress=False,
-        callbacks=[tensorboard_callback(tmp_path / "tb")],
+    spec = RunSpec(
+        InMemoryData(dataset), ModelConfig(name="MF", dim=DIM), TrainConfig(epochs=2, batch_size=64, device="cpu")
     )
+    execute(spec, RunStore(tmp_path / "run", single=True), callbacks=[tensorboard_callback(tmp_path / "tb")])
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert {(k, h[k], h["epoch"]) for h in history for k in ("train_loss", "gauc", "ndcg@10")} <= set(written)
     assert {step for _, _, step in written} == {1, 2}

@@ -60,7 +60,8 @@ def _prepare(args) -> int:
 
 
 def _train(args) -> int:
-    from xmrec.training import distributed, train_run
+    from xmrec.runs import PreparedData, RunSpec, RunStore, execute
+    from xmrec.training import distributed
 
     cfg, explicit = _configs(args, ("model", "train"), TRAIN_FLAGS)
     world = distributed.setup(cfg["train"].device)  # joins torchrun's process group when launched by it
@@ -73,21 +74,72 @@ def _train(args) -> int:
                 callbacks.append(tensorboard_callback(writable_folder(args.tensorboard, "--tensorboard folder")))
             except ImportError as err:  # an optional dependency: say what to install, exit 2
                 raise ValueError(str(err)) from None
-        metrics = train_run(
-            args.data,
-            args.out,
-            cfg["model"],
-            cfg["train"],
-            match_embedding_dim="model.dim" not in explicit,
-            progress=world.main,
-            command=sys.argv,
-            callbacks=callbacks,
-        )
+        data = PreparedData(str(args.data))
+        model = cfg["model"]
+        emb = data.load().item_emb
+        if "model.dim" not in explicit and emb is not None:  # d follows the word2vec table
+            model = replace(model, dim=int(emb.shape[1]))
+        spec = RunSpec(data, model, cfg["train"])
+        store = RunStore(writable_folder(args.out, "run folder"), single=True)
+        finished = store.done(spec)
+        record = execute(spec, store, progress=world.main, command=sys.argv, callbacks=callbacks)
     finally:
         distributed.shutdown()
     if world.main:
-        print(json.dumps({k: v for k, v in metrics.items() if k != "provenance"}))
+        if finished:
+            print(f"xmrec: {args.out} holds this run, finished: read back, nothing trained", file=sys.stderr)
+        print(json.dumps(record.metrics))
     return 0
+
+
+def _grid(args) -> int:
+    from xmrec.executors import make_executor
+    from xmrec.grid import EXAMPLE, read_grid, specs_of
+    from xmrec.runs import RunStore
+
+    if args.example:
+        print(EXAMPLE, end="")
+        return 0
+    if args.file is None or args.out is None:
+        raise ValueError("grid needs FILE and --out DIR (or --example for a file to start from)")
+    specs = specs_of(read_grid(args.file), data=args.data, sets=args.set or [])
+    executor = make_executor(args.executor, args.workers, args.scheduler, threads=args.threads)
+    store = RunStore(writable_folder(args.out, "grid folder"))
+    records = executor.run(specs, store, progress=True, command=sys.argv)
+    _write_grid_results(store.root / "grid_results.json", records, executor, sys.argv)
+    for r in records:
+        how = "reused" if r.reused else "trained"
+        metrics = ", ".join(f"{k} {r.metrics[k]:.4f}" for k in ("gauc", "ndcg@10", "hit@10", "mrr"))
+        print(f"{r.spec.label} seed {r.spec.seed}: {metrics}; best epoch {r.best_epoch}/{len(r.history)} ({how})")
+    print(f"{len(records)} runs ({sum(not r.reused for r in records)} trained here) in {store.root}")
+    return 0
+
+
+def _write_grid_results(path: Path, records, executor, command) -> None:
+    """The grid's results file: provenance of this call, then every run with its full history."""
+    from xmrec.io import atomic_write_text
+    from xmrec.provenance import provenance
+
+    config = {"executor": executor.name, "workers": executor.workers, "runs": [r.spec.describe() for r in records]}
+    runs = [
+        {
+            "label": r.spec.label,
+            "model": r.spec.model.name,
+            "mode": r.spec.mode,
+            "seed": r.spec.seed,
+            **{k: v for k, v in r.metrics.items() if k != "world_size"},
+            "best_epoch": r.best_epoch,
+            "epochs_run": len(r.history),
+            "folder": r.folder.name,
+            "reused": r.reused,
+            "executor": r.provenance.get("executor"),
+            "worker": r.provenance.get("worker"),
+            "history": r.history,
+        }
+        for r in records
+    ]
+    device = ", ".join(sorted({r.provenance.get("device", "?") for r in records}))
+    atomic_write_text(path, json.dumps({"provenance": provenance(config, device, command), "runs": runs}, indent=1))
 
 
 def _evaluate(args) -> int:
@@ -229,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     """``python -m xmrec``: one subcommand per task, each with its own ``--help``."""
     p = argparse.ArgumentParser(prog="python -m xmrec", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
-    for add in (_add_prepare, _add_train, _add_evaluate, _add_crossmarket):
+    for add in (_add_prepare, _add_train, _add_grid, _add_evaluate, _add_crossmarket):
         add(sub)
 
     s = sub.add_parser(
@@ -313,6 +365,49 @@ def _add_train(sub) -> None:
     )
     _add_config_options(s, ("model", "train"))
     s.set_defaults(func=_train)
+
+
+GRID_HELP = """examples:
+  python -m xmrec grid --example > grid.toml          # a base and its Ada-Ranker twin, two seeds
+  python -m xmrec grid grid.toml --out runs/grid      # one run after another, here
+  python -m xmrec grid grid.toml --out runs/grid --workers 2           # a Dask LocalCluster of 2 workers
+  python -m xmrec grid grid.toml --out runs/grid --scheduler tcp://HOST:8786   # an existing Dask cluster
+A rerun trains only what runs/grid lacks. With --scheduler every worker must see --out and the data
+cache (XMREC_DATA_DIR) at the same paths; Slurm or PBS clusters come from dask-jobqueue (untested here)."""
+
+
+def _add_grid(sub) -> None:
+    """The ``grid`` subcommand."""
+    from xmrec.executors import EXECUTORS
+
+    s = sub.add_parser(
+        "grid",
+        help="train a grid of runs described in a TOML file (base and Ada-Ranker, seeds), here or on a Dask cluster",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=GRID_HELP,
+    )
+    s.add_argument("file", nargs="?", type=Path, help="grid file (TOML; --example prints one)")
+    s.add_argument("--example", action="store_true", help="print a valid example grid file and exit")
+    s.add_argument("--out", type=Path, help="run store: one folder per run, and grid_results.json")
+    s.add_argument(
+        "--data", type=Path, default=None, help="run every run on this prepared dataset (default: the file's)"
+    )
+    s.add_argument(
+        "--executor",
+        choices=list(EXECUTORS),
+        default=None,
+        help="inprocess (alias local), processes or dask (default: dask with --workers > 1 or --scheduler, else inprocess)",
+    )
+    s.add_argument("--workers", type=int, default=1, help="runs trained at once (default: 1)")
+    s.add_argument("--scheduler", default=None, metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://host:8786")
+    s.add_argument("--threads", type=int, default=None, help="torch threads per run (default: 1 in workers)")
+    s.add_argument(
+        "--set",
+        action="append",
+        metavar="SECTION.FIELD=VALUE",
+        help="set any config field of every run, after the file's (repeatable; `python -m xmrec list` shows them)",
+    )
+    s.set_defaults(func=_grid)
 
 
 def _add_evaluate(sub) -> None:

@@ -163,6 +163,9 @@ class TrainConfig:
     amp: bool = False  # automatic mixed precision (CUDA only)
     compile: bool = False  # torch.compile the model (CUDA only)
     eval_batch_size: int = 4096  # batch size for validation and test scoring
+    max_train_lists: int | None = None  # train on a seeded random subset of this many training lists (None: all)
+    max_eval_lists: int | None = None  # validate and test on seeded random subsets of this many lists (None: all)
+    test_every_epoch: bool = False  # also record test metrics after every epoch (analysis only: they select nothing)
 
     @property
     def stopping(self):
@@ -181,6 +184,9 @@ class TrainConfig:
         except ValueError as err:
             raise ValueError(f"TrainConfig.{err}") from None
         _whole_numbers(self, ("epochs", "patience", "batch_size", "eval_batch_size"), 1)
+        for name in ("max_train_lists", "max_eval_lists"):
+            if getattr(self, name) is not None:
+                _whole_numbers(self, (name,), 1)
         if not self.lr >= 0 or not self.weight_decay >= 0:
             raise ValueError(f"TrainConfig.lr and weight_decay must be >= 0, got {self.lr!r}, {self.weight_decay!r}")
 

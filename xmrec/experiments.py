@@ -1,55 +1,46 @@
-"""Small experiment grids for the notebooks: variants x seeds on one prepared dataset, tidy results.
+"""Experiment grids for the notebooks: variants x seeds on one dataset spec, planned as runs of the run
+layer (:mod:`xmrec.runs`), trained by an executor (:mod:`xmrec.executors`) and read back as tidy tables.
 
-A :class:`Variant` names one thing to train: a model config (with its Ada-Ranker switches), a
-mode (``base``, ``ada`` end-to-end, ``finetune`` from the base checkpoint, frozen or not), the
-sampler that builds the candidate lists, and whether word2vec initialises the item table.
-An :class:`Experiment` prepares the data once per sampler, trains variants for seeds, finds (or
-trains) the base checkpoint a fine-tune run starts from, and collects three tidy tables:
+A :class:`Variant` names one thing to train: a model config (with its Ada-Ranker switches), a mode
+(``base``, ``ada`` end-to-end, ``finetune`` from the base checkpoint, frozen or not), the sampler
+that builds the candidate lists, and whether word2vec initialises the item table. An
+:class:`Experiment` turns a variant and a seed into a :class:`~xmrec.runs.RunSpec` under one preset
+(``teaching`` by default: protocols live in presets, :mod:`xmrec.overrides`), has the missing runs
+trained into its :class:`~xmrec.runs.RunStore` (``runs_dir``; a temporary folder without one),
+and collects three tidy tables:
 
 - :meth:`Experiment.table`: one row per run, test metrics, epochs and timings;
 - :meth:`Experiment.history`: one row per run and epoch (validation metrics, loss, seconds);
 - :meth:`Experiment.per_list`: one row per run and test list (per-list metrics plus what the
   list looks like: sampler pool, number of categories, divergence of its category mix).
 
-With ``runs_dir`` every run lives in a folder named by a hash of everything that defines it;
-a finished run found there is reused (notebooks 03, 04 and 06 share their common runs), an
-interrupted one resumes. Without it, runs go to a temporary folder deleted with the experiment.
-
-With ``workers > 1`` a grid trains its missing runs side by side in that many worker processes
-(spawned, one CPU thread each by default) before collecting them in order. Small rankers use two
-cores poorly from one process: on 2 cores two 1-thread GRU4Rec trainings side by side take 0.70x
-the time of the same two one after the other with 2 threads, and a grid of four early-stopped runs
-of unequal length 0.82x (``benchmarks/results/parallel_runs.md``). A run depends only on its own
-seed, so the numbers do not depend on which worker trained it; a run
-trained with one thread can differ from a 2-thread run in the last float digits.
+A finished run in ``runs_dir`` is reused (notebooks 03, 04 and 06 share their common runs), an
+interrupted one resumes. With ``workers > 1`` the missing runs of a grid train side by side (a Dask
+``LocalCluster`` by default, one CPU thread each: small rankers use two cores poorly from one
+process); a run depends only on its own seed, so its numbers do not depend on the executor. The
+statistics over these tables live in :mod:`xmrec.stats`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import multiprocessing
 import tempfile
-import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-from tqdm.auto import tqdm
 
-from xmrec.config import ModelConfig, SamplerConfig, TrainConfig
-from xmrec.data.pipeline import load_or_prepare, run_config
-from xmrec.data.store import ProcessedDataset, Split
-from xmrec.io import atomic_write_text
-from xmrec.metrics import evaluate
+from xmrec.config import ModelConfig, SamplerConfig
+from xmrec.data.store import ProcessedDataset
+from xmrec.executors import make_executor
 from xmrec.metrics import per_list as per_list_metrics
-from xmrec.models import Ranker
+from xmrec.overrides import preset_configs
+from xmrec.runs import ADA_SWITCHES, DataRecipe, RunRecord, RunSpec, RunStore, without_ada
 from xmrec.shift import list_divergence
-from xmrec.training import MODES, Trainer, distributions
+from xmrec.stats import METRICS
+from xmrec.training import MODES, distributions
 
 __all__ = [
     "ADA_SWITCHES",
@@ -64,28 +55,11 @@ __all__ = [
     "mode_variants",
     "ablation_variants",
     "list_features",
-    "summarize",
-    "mean_spread",
-    "seed_gains",
-    "paired_difference",
-    "divergence_bins",
     "latent_of",
-    "latent_probe",
 ]
 
-METRICS = ("gauc", "ndcg@10", "hit@10", "mrr")  # the four headline metrics of the notebooks
-ADA_SWITCHES = (
-    "use_input_modulation",
-    "use_param_modulation",
-    "mean_z_at_eval",
-    "film_per_dim",
-    "identity_patches",
-    "identity_film",
-)  # ModelConfig fields an ablation flips
 MODE_NAMES = ("base", "ada", "finetune", "finetune-frozen")  # the four training modes, by name
 POOL_NAMES = {0: "uniform", 1: "popularity"}  # Split.neg_pool codes
-DONE = "test_metrics.json"  # written last in a run folder: the run finished
-RUN_CACHE_VERSION = 2  # part of a run folder's name: 2 = checkpoints carry data fingerprints
 
 
 @dataclass(frozen=True)
@@ -105,7 +79,7 @@ class Variant:
         if self.freeze and self.mode != "finetune":
             raise ValueError(f"Variant {self.label!r}: freeze=True only applies to mode 'finetune'")
         if self.mode == "base":  # Ada switches mean nothing to a base model: one run, whatever they say
-            object.__setattr__(self, "model", _without_ada(self.model))
+            object.__setattr__(self, "model", without_ada(self.model))
 
     @property
     def is_ada(self) -> bool:
@@ -132,9 +106,55 @@ class Variant:
         return row
 
 
-def _without_ada(cfg: ModelConfig) -> ModelConfig:
-    default = ModelConfig()
-    return replace(cfg, ada=False, n_patches=default.n_patches, **{k: getattr(default, k) for k in ADA_SWITCHES})
+@dataclass
+class RunResult:
+    """One trained variant for one seed: the run's record, read from the store, under the variant's label."""
+
+    variant: Variant
+    record: RunRecord
+
+    @property
+    def seed(self) -> int:
+        return self.record.spec.seed
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return self.record.metrics
+
+    @property
+    def history(self) -> list[dict]:
+        return self.record.history
+
+    @property
+    def best_epoch(self) -> int:
+        return self.record.best_epoch
+
+    @property
+    def n_params(self) -> int:
+        return self.record.summary["n_params"]
+
+    @property
+    def reused(self) -> bool:
+        return self.record.reused
+
+    @property
+    def run_dir(self) -> Path | None:
+        return self.record.folder
+
+    @property
+    def seconds(self) -> float:
+        """Training and validation seconds of the run (every epoch, whoever trained it)."""
+        return float(sum(h["seconds"] + h.get("eval_seconds", 0.0) for h in self.history))
+
+    @cached_property
+    def per_list(self) -> dict[str, np.ndarray]:
+        """Test metrics of every list, from the run's stored test scores."""
+        return per_list_metrics(self.record.test_scores)
+
+    @property
+    def model(self):
+        """The trained ranker (best epoch), in eval mode."""
+        return self.record.model()
 
 
 def variant(
@@ -193,237 +213,102 @@ def ablation_variants(model: str = "GRU4Rec") -> list[Variant]:
     ]
 
 
-@dataclass
-class RunResult:
-    """One trained variant for one seed."""
-
-    variant: Variant
-    seed: int
-    metrics: dict[str, float]  # test metrics (xmrec.metrics.evaluate keys)
-    per_list: dict[str, np.ndarray]  # test metrics of every list
-    history: list[dict]  # per-epoch validation metrics (Trainer.history)
-    seconds: float  # wall time of this call (training, or loading a cached run, plus test scoring)
-    best_epoch: int
-    n_params: int
-    model: Ranker = field(repr=False)  # best epoch restored, on the training device
-    run_dir: Path | None = None
-    reused: bool = False  # True when a finished run was loaded from ``runs_dir``
-
-
-def _digest(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
 class Experiment:
-    """Train variants x seeds on one dataset spec; see the module docstring.
+    """Train variants x seeds on one dataset spec under one preset; see the module docstring.
 
-    ``train`` gives the optimiser and stopping settings shared by every run (mode, freeze, init
-    and seed are set per run). ``max_train_lists`` / ``max_eval_lists`` keep a seeded random
-    subset of the training / validation+test lists (small, fast runs). ``data_out`` caches the
-    prepared dataset on disk (:func:`xmrec.data.pipeline.load_or_prepare`). ``workers`` > 1
-    trains a grid's missing runs in that many processes (:meth:`train_ahead`; needs ``data_out``).
+    ``preset`` and ``sets`` (``"section.field=value"``, as ``--set`` takes them) give the data,
+    embedding and training settings of every run (mode, freeze, sampler, init and seed come from
+    the variant and the seed). ``data_seed`` seeds the sampler, word2vec and the list subsets.
+    ``recipe`` holds further :class:`~xmrec.runs.DataRecipe` fields (``interactions``, ``data_dir``).
+    ``runs_dir`` keeps the runs (a temporary folder deleted with the experiment when None);
+    ``data_cache`` the prepared datasets (default ``<data dir>/processed``). ``workers`` > 1 trains
+    a grid's missing runs side by side with ``executor`` (default Dask, a ``LocalCluster``; or
+    ``processes``), or on the Dask cluster at ``scheduler``.
     """
 
     def __init__(
         self,
         spec: str = "ml-100k",
         *,
-        max_seq_len: int | None = 50,
-        train: TrainConfig = TrainConfig(batch_size=256),
+        preset: str = "teaching",
+        sets: Sequence[str] = (),
         data_seed: int = 2022,
-        max_train_lists: int | None = None,
-        max_eval_lists: int | None = None,
         runs_dir: str | Path | None = None,
-        data_out: str | Path | None = None,
+        data_cache: str | Path | None = None,
         progress: bool = True,
         workers: int = 1,
-        **prepare_kwargs,
+        executor: str | None = None,
+        scheduler: str | None = None,
+        **recipe,
     ):
-        if workers < 1:
-            raise ValueError(f"Experiment: workers must be at least 1, got {workers}")
-        self.spec, self.max_seq_len, self.train_cfg, self.data_seed = spec, max_seq_len, train, data_seed
-        self.max_train_lists, self.max_eval_lists = max_train_lists, max_eval_lists
-        self.data_out = Path(data_out) if data_out is not None else None
-        self.progress, self.workers = progress, workers
-        self._worker_seconds: dict[Path, float] = {}  # runs trained by worker processes in this session
-        self.prepare_kwargs = prepare_kwargs
+        self.spec, self.preset, self.sets, self.data_seed = spec, preset, tuple(sets), data_seed
+        self.recipe, self.progress = recipe, progress
+        self.configs = preset_configs(preset, "base", self.sets)  # checks the preset and every --set now
+        self.executor = make_executor(executor, workers, scheduler, threads=1 if workers > 1 else None)
         self._tmp = None
         if runs_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="xmrec-runs-")
             runs_dir = self._tmp.name
-        self.runs_dir = Path(runs_dir)
+        self.store = RunStore(runs_dir, data_cache=data_cache)
         self.results: list[RunResult] = []
-        self._data: dict[str, ProcessedDataset] = {}
         self._features: dict[str, pd.DataFrame] = {}
 
-    # -- data -------------------------------------------------------------------------------
-    def _data_key(self, sampler: SamplerConfig, embedding_init: bool) -> dict:
-        cfg = run_config(
-            self.spec, seed=self.data_seed, max_seq_len=self.max_seq_len, sampler_cfg=sampler, **self.prepare_kwargs
+    @property
+    def runs_dir(self) -> Path:
+        return self.store.root
+
+    @property
+    def workers(self) -> int:
+        return self.executor.workers
+
+    @property
+    def train_cfg(self):
+        """The training settings every base run shares (the preset's, with ``sets``)."""
+        return self.configs["train"]
+
+    # -- planning -----------------------------------------------------------------------------
+    def data_of(self, sampler: SamplerConfig = SamplerConfig()) -> DataRecipe:
+        """The dataset recipe of a variant drawing its lists with ``sampler``."""
+        c = self.configs
+        return DataRecipe(self.spec, self.data_seed, c["data"], sampler, c["embedding"], **self.recipe)
+
+    def spec_of(self, v: Variant, seed: int) -> RunSpec:
+        """The run that trains ``v`` for ``seed``."""
+        train = replace(
+            preset_configs(self.preset, v.mode, self.sets)["train"], mode=v.mode, freeze=v.freeze, seed=seed
         )
-        return {
-            "data": cfg,
-            "max_train_lists": self.max_train_lists,
-            "max_eval_lists": self.max_eval_lists,
-            "embedding_init": embedding_init,
-        }
+        return RunSpec(self.data_of(v.sampler), v.model, train, v.label, v.embedding_init)
 
     def dataset(self, sampler: SamplerConfig = SamplerConfig(), embedding_init: bool = True) -> ProcessedDataset:
-        """The (possibly subsampled) dataset a variant with this sampler trains on."""
-        key = _digest(self._data_key(sampler, embedding_init))
-        if key not in self._data:
-            out = None
-            if self.data_out is not None:
-                out = self.data_out / f"{self.spec.replace(':', '-')}-{_digest(self._data_key(sampler, True)['data'])}"
-            ds = load_or_prepare(
-                self.spec,
-                out,
-                seed=self.data_seed,
-                max_seq_len=self.max_seq_len,
-                sampler_cfg=sampler,
-                progress=self.progress,
-                **self.prepare_kwargs,
-            )
-            rng = np.random.default_rng(self.data_seed)
-            ds = replace(
-                ds,
-                train=_subset(ds.train, self.max_train_lists, rng),
-                valid=_subset(ds.valid, self.max_eval_lists, rng),
-                test=_subset(ds.test, self.max_eval_lists, rng),
-                item_emb=ds.item_emb if embedding_init else None,
-            )
-            self._data[key] = ds
-        return self._data[key]
+        """The lists a variant with this sampler trains and is tested on (subsets as the preset says)."""
+        spec = self.spec_of(Variant("dataset", sampler=sampler, embedding_init=embedding_init), self.data_seed)
+        return spec.dataset(self.store.data_cache, self.progress)
 
     def features(self, sampler: SamplerConfig = SamplerConfig()) -> pd.DataFrame:
         """:func:`list_features` of the test lists built by ``sampler``."""
-        key = _digest(asdict(sampler))
+        key = repr(asdict(sampler))
         if key not in self._features:
             self._features[key] = list_features(self.dataset(sampler))
         return self._features[key]
 
-    # -- runs -------------------------------------------------------------------------------
-    def _train_cfg(self, v: Variant, seed: int, init: Path | None) -> TrainConfig:
-        return replace(
-            self.train_cfg, mode=v.mode, freeze=v.freeze, seed=seed, init=None if init is None else str(init)
-        )
-
-    def _run_dir(self, v: Variant, seed: int, init: Path | None) -> Path:
-        tc = {k: val for k, val in asdict(self._train_cfg(v, seed, init)).items() if k != "device"}
-        key = {
-            "data": self._data_key(v.sampler, v.embedding_init),
-            "model": asdict(v.model),
-            "train": tc,
-            "cache": RUN_CACHE_VERSION,
-        }
-        return self.runs_dir / f"{v.model.name}-{v.mode}{'-frozen' if v.freeze else ''}-s{seed}-{_digest(key)}"
-
-    def _init_of(self, v: Variant, seed: int) -> Path | None:
-        """Where the checkpoint a fine-tune of ``v`` starts from lives (None unless a fine-tune)."""
-        return self._run_dir(v.base_variant(), seed, None) / "checkpoint.pt" if v.mode == "finetune" else None
-
-    def _base_checkpoint(self, v: Variant, seed: int) -> Path:
-        """The base checkpoint of ``v``'s fine-tune: from an earlier run, else trained now."""
-        init = self._init_of(v, seed)
-        if not (init.parent / DONE).is_file():
-            self.run(v.base_variant(), seed)
-        return init
-
-    def _dir_of(self, v: Variant, seed: int) -> Path:
-        """The run folder of ``v`` for ``seed`` (a fine-tune's name includes its base checkpoint)."""
-        return self._run_dir(v, seed, self._init_of(v, seed))
-
+    # -- runs -----------------------------------------------------------------------------------
     def is_done(self, v: Variant, seed: int) -> bool:
-        """True when ``runs_dir`` holds the finished run of ``v`` for ``seed``."""
-        return (self._dir_of(v, seed) / DONE).is_file()
+        """True when the store holds the finished run of ``v`` for ``seed``."""
+        return self.store.done(self.spec_of(v, seed))
 
     def run(self, v: Variant, seed: int = 2022) -> RunResult:
-        """Train (or reuse) ``v`` for ``seed``; the result is appended to :attr:`results`."""
-        start = time.perf_counter()
-        init = self._base_checkpoint(v, seed) if v.mode == "finetune" else None
-        ds = self.dataset(v.sampler, v.embedding_init)
-        tc = self._train_cfg(v, seed, init)
-        run_dir = self._run_dir(v, seed, init)
-        done = (run_dir / DONE).is_file()
-        trainer = Trainer(v.model, tc, out=run_dir, progress=self.progress and not done)
-        history = trainer.fit(ds, resume=True)
-        scores = trainer.score(ds.test)
-        metrics, lists = evaluate(scores), per_list_metrics(scores)
-        atomic_write_text(run_dir / DONE, json.dumps(metrics, indent=2))
-        in_worker = self._worker_seconds.get(run_dir)
-        result = RunResult(
-            v,
-            seed,
-            metrics,
-            lists,
-            [dict(h) for h in history],
-            time.perf_counter() - start + (in_worker or 0.0),
-            trainer.best_epoch,
-            sum(p.numel() for p in trainer.model.parameters()),
-            trainer.model,
-            run_dir,
-            reused=done and in_worker is None,
-        )
-        self.results.append(result)
-        return result
-
-    def train_ahead(self, jobs: Sequence[tuple[Variant, int]]) -> None:
-        """Train the unfinished runs among ``jobs`` (variant, seed) in :attr:`workers` spawned
-        processes, one CPU thread each by default (fine-tunes after every base run); :meth:`run`
-        then collects them. Nothing happens with one worker."""
-        todo = list(dict.fromkeys((v, s) for v, s in jobs if not self.is_done(v, s)))
-        if self.workers <= 1 or not todo:
-            return
-        if self.data_out is None:
-            raise ValueError(
-                "Experiment(workers > 1) needs data_out: the worker processes read the prepared dataset from disk"
-            )
-        for v, _ in todo:  # prepared here, once, before the workers read it
-            self.dataset(v.sampler, v.embedding_init)
-        threads = max(1, torch.get_num_threads() // self.workers)
-        settings = self._settings()
-        bar = tqdm(total=len(todo), desc=f"training in {self.workers} processes", unit="run", disable=not self.progress)
-        with ProcessPoolExecutor(
-            self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=torch.set_num_threads,
-            initargs=(threads,),
-        ) as pool:
-            for phase in ([j for j in todo if j[0].mode != "finetune"], [j for j in todo if j[0].mode == "finetune"]):
-                futures = {pool.submit(_run_in_worker, settings, v, s): (v, s) for v, s in phase}
-                for future in as_completed(futures):
-                    v, s = futures[future]
-                    self._worker_seconds[self._dir_of(v, s)] = future.result()
-                    bar.update(1)
-                    bar.set_postfix_str(f"{v.label} seed {s}")
-        bar.close()
-
-    def _settings(self) -> dict:
-        """The arguments that rebuild this experiment in a worker (same data, same run folders)."""
-        return dict(
-            spec=self.spec,
-            max_seq_len=self.max_seq_len,
-            train=self.train_cfg,
-            data_seed=self.data_seed,
-            max_train_lists=self.max_train_lists,
-            max_eval_lists=self.max_eval_lists,
-            runs_dir=str(self.runs_dir),
-            data_out=self.data_out,
-            progress=False,
-            **self.prepare_kwargs,
-        )
+        """Train (or reuse) ``v`` for ``seed`` (a fine-tune's base first); appended to :attr:`results`."""
+        if v.mode == "finetune":
+            self.run(v.base_variant(), seed)
+        return self.run_grid([v], [seed])[0]
 
     def run_grid(self, variants: Sequence[Variant], seeds: Iterable[int] = (2022,)) -> list[RunResult]:
-        """Every variant for every seed (base variants first, so fine-tunes find their checkpoint);
-        with :attr:`workers` > 1 the missing runs train side by side first (:meth:`train_ahead`)."""
+        """Every variant for every seed, base variants first; the missing runs are trained by the executor."""
         order = sorted(variants, key=lambda v: v.mode == "finetune")
         jobs = [(v, s) for s in seeds for v in order]
-        self.train_ahead(jobs)
-        bar = tqdm(jobs, desc="experiments", unit="run", disable=not self.progress)
-        out = []
-        for v, s in bar:
-            bar.set_postfix_str(f"{v.label} seed {s}")
-            out.append(self.run(v, s))
+        records = self.executor.run([self.spec_of(v, s) for v, s in jobs], self.store, progress=self.progress)
+        out = [RunResult(v, record) for (v, _), record in zip(jobs, records)]
+        self.results += out
         return out
 
     # -- tidy tables ------------------------------------------------------------------------
@@ -441,7 +326,6 @@ class Experiment:
                     "epochs_run": len(r.history),
                     "train_seconds": float(np.sum(seconds)),
                     "seconds_per_epoch": float(np.mean(seconds)) if seconds else float("nan"),
-                    "wall_seconds": r.seconds,
                     "reused": r.reused,
                     "n_params": r.n_params,
                 }
@@ -471,6 +355,29 @@ class Experiment:
             parts.append(df)
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
+    def records(self) -> list[dict]:
+        """Every run so far as a results-file entry: label, model, mode, seed, test metrics, epochs,
+        the run's digest and its full per-epoch history (so a curve can be read from the results alone)."""
+        return [
+            {
+                "label": r.variant.label,
+                "model": r.variant.model.name,
+                "mode": r.variant.mode,
+                "freeze": r.variant.freeze,
+                "train_sampler": r.variant.sampler.kind,
+                "seed": r.seed,
+                **{k: v for k, v in r.metrics.items() if k != "world_size"},
+                "best_epoch": r.best_epoch,
+                "epochs_run": len(r.history),
+                "epochs": r.record.spec.train.epochs,
+                "patience": r.record.spec.train.patience,
+                "digest": r.record.spec.digest(),
+                "executor": r.record.provenance.get("executor"),
+                "history": r.history,
+            }
+            for r in self.results
+        ]
+
     def control_of(self, label: str) -> str | None:
         """Label of the base run that ``label`` (an Ada variant) is compared with: same model and
         data, no Ada parts (None when no such run was made)."""
@@ -490,17 +397,6 @@ class Experiment:
             + (f" for seed {seed}" if seed is not None else "")
             + f"; runs: {sorted({r.variant.label for r in self.results})}"
         )
-
-
-def _run_in_worker(settings: dict, v: Variant, seed: int) -> float:
-    """One run of a grid, trained in a worker process (:meth:`Experiment.train_ahead`); its seconds."""
-    return Experiment(**settings).run(v, seed).seconds
-
-
-def _subset(split: Split, n: int | None, rng: np.random.Generator) -> Split:
-    if n is None or n >= len(split):
-        return split
-    return split.subset(np.sort(rng.choice(len(split), size=n, replace=False)))
 
 
 def list_features(ds: ProcessedDataset, split: str = "test") -> pd.DataFrame:
@@ -527,103 +423,8 @@ def list_features(ds: ProcessedDataset, split: str = "test") -> pd.DataFrame:
     )
 
 
-def summarize(table: pd.DataFrame, metrics: Sequence[str] = METRICS, by: Sequence[str] = ("label",)) -> pd.DataFrame:
-    """Mean, std and count over seeds of each metric, plus a ``"mean ± std"`` text column each."""
-    by = list(by)
-    grouped = table.groupby(by, sort=False, observed=True)[list(metrics)]
-    mean, std, n = grouped.mean(), grouped.std(ddof=1).fillna(0.0), grouped.size()
-    out = pd.DataFrame(index=mean.index)
-    out["n_seeds"] = n
-    for m in metrics:
-        out[f"{m}_mean"], out[f"{m}_std"] = mean[m], std[m]
-        out[m] = [mean_spread(a, b if k > 1 else float("nan")) for a, b, k in zip(mean[m], std[m], n)]
-    return out.reset_index()
-
-
-def mean_spread(mean: float, std: float, signed: bool = False) -> str:
-    """``"0.8123 ± 0.0040"`` (``"+0.0123 ± ..."`` when ``signed``); the mean alone when std is NaN (one seed)."""
-    text = f"{mean:+.4f}" if signed else f"{mean:.4f}"
-    return text if np.isnan(std) else f"{text} ± {std:.4f}"
-
-
-def seed_gains(table: pd.DataFrame, metrics: Sequence[str] = METRICS) -> pd.DataFrame:
-    """Each Ada-Ranker variant minus the base run of the same model and seed, over seeds.
-
-    One row per non-base ``label``: ``model``, ``n_seeds`` (seeds with both runs), ``<metric>_gain``
-    and ``<metric>_gain_std`` (mean and std of the per-seed differences; std NaN for one seed) and
-    ``wins`` (seeds where the variant's first metric is ahead). Pairing by seed removes what the
-    two runs of a seed share.
-    """
-    keys = ["model", "seed"]
-    base = table[table["mode"] == "base"].set_index(keys)[list(metrics)]
-    rows = []
-    for label, g in table[table["mode"] != "base"].groupby("label", sort=False):
-        g = g.set_index(keys)
-        both = g.index.intersection(base.index)
-        diff = g.loc[both, list(metrics)] - base.loc[both]
-        row = {"label": label, "model": g.index.get_level_values("model")[0], "n_seeds": len(diff)}
-        for m in metrics:
-            row[f"{m}_gain"] = diff[m].mean()
-            row[f"{m}_gain_std"] = diff[m].std(ddof=1) if len(diff) > 1 else float("nan")
-        row["wins"] = int((diff[metrics[0]] > 0).sum())
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def paired_difference(per_list: pd.DataFrame, treatment: str, control: str, metric: str = "gauc") -> pd.DataFrame:
-    """Per-list ``metric`` of ``treatment`` minus ``control`` (labels), paired by seed and list.
-
-    Keeps the list features (``pool``, ``n_cates``, ``divergence``); the column ``diff`` holds the
-    difference. Raises if either label is missing.
-    """
-    labels = set(per_list["label"])
-    for name in (treatment, control):
-        if name not in labels:
-            raise KeyError(f"no per-list results for {name!r}; labels: {sorted(labels)}")
-    keys = ["seed", "list"]
-    t = per_list[per_list["label"] == treatment]
-    c = per_list[per_list["label"] == control][keys + [metric]]
-    paired = t.merge(c, on=keys, suffixes=("", "_control"))
-    paired["diff"] = paired[metric] - paired[f"{metric}_control"]
-    paired["treatment"], paired["control"] = treatment, control
-    return paired[keys + ["treatment", "control", "pool", "n_cates", "divergence", metric, f"{metric}_control", "diff"]]
-
-
-def divergence_bins(values, n_bins: int = 4) -> pd.Categorical:
-    """Quantile bins of a divergence, labelled by their range in bits (e.g. ``"0.12-0.25"``).
-
-    Fewer bins come back when values repeat (one bin when they are all equal).
-    """
-    values = np.asarray(values, dtype=np.float64)
-    edges = np.unique(np.quantile(values, np.linspace(0, 1, n_bins + 1))) if len(values) else np.zeros(1)
-    if len(edges) < 2:
-        return pd.Categorical([f"{edges[0]:.2f}"] * len(values), ordered=True)
-    codes = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
-    names = [f"{a:.2f}-{b:.2f}" for a, b in zip(edges[:-1], edges[1:])]
-    return pd.Categorical.from_codes(codes, categories=names, ordered=True)
-
-
 def latent_of(result: RunResult, ds: ProcessedDataset, split: str = "test", key: str = "mu") -> np.ndarray:
     """The distribution extractor's ``mu`` (or ``z``) [n_lists, d] of an Ada run on ``split``."""
     if not result.variant.is_ada:
         raise ValueError(f"{result.variant.label!r} is a base model: it has no distribution extractor")
     return distributions(result.model, ds.split(split), seed=result.seed)[key]
-
-
-def latent_probe(latent: np.ndarray, labels, *, folds: int = 5, seed: int = 0) -> dict[str, float]:
-    """How much a linear model can read ``labels`` off the latent: cross-validated accuracy of a
-    logistic regression, beside the accuracy of always guessing the most common label."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    y = np.asarray(labels)
-    _, counts = np.unique(y, return_counts=True)
-    folds = int(min(folds, counts.min()))
-    majority = float(counts.max() / counts.sum())
-    if len(counts) < 2 or folds < 2:
-        return {"accuracy": float("nan"), "majority": majority}
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    return {"accuracy": float(cross_val_score(model, latent, y, cv=cv).mean()), "majority": majority}

@@ -6,7 +6,9 @@ fields that exist twice (``seed``, ``dim``, ``max_seq_len``). A value is parsed 
 type (``true``/``false`` for switches, ``none`` for an optional field, ``1,4,1,4`` for a tuple).
 
 A preset is a named set of values. ``small-data`` (the kit's ML-100K benchmark protocol) is the
-command line's default, ``paper-ml10m`` the Ada-Ranker paper's ML-10M settings. Order: config
+command line's default, ``paper-ml10m`` the Ada-Ranker paper's ML-10M settings, ``teaching`` the
+notebooks' protocol (``smoke`` its seconds-long check) and ``scorer`` a ranker as a cross-market
+feature. Protocols live here and nowhere else: notebooks, benchmarks and the scorer name a preset. Order: config
 defaults, then the preset, then the flags given, then ``--set``; a ``--set`` that contradicts a
 flag given on the same line is refused.
 """
@@ -18,7 +20,17 @@ from typing import get_args, get_origin, get_type_hints
 
 from xmrec.config import DataConfig, EmbeddingConfig, ModelConfig, SamplerConfig, TrainConfig
 
-__all__ = ["SECTIONS", "PRESETS", "DEFAULT_PRESET", "FIXED", "Preset", "default_of", "parse_set", "resolve"]
+__all__ = [
+    "SECTIONS",
+    "PRESETS",
+    "DEFAULT_PRESET",
+    "FIXED",
+    "Preset",
+    "default_of",
+    "parse_set",
+    "resolve",
+    "preset_configs",
+]
 
 SECTIONS = {
     "data": DataConfig,
@@ -67,6 +79,28 @@ PRESETS = {
         by_mode={"ada": {"train.batch_size": 2048}, "finetune": {"train.batch_size": 2048}},
     ),
 }
+PRESETS["teaching"] = Preset(
+    "the notebooks' ML-100K protocol on a 2-core laptop: histories of 50, 6,000 training lists, batch 128, "
+    "Adam 3e-3, patience 3, at most 40 epochs",
+    {
+        "data.max_seq_len": 50,
+        "train.max_train_lists": 6000,
+        "train.batch_size": 128,
+        "train.lr": 3e-3,
+        "train.patience": 3,
+        "train.epochs": 40,
+    },
+)
+PRESETS["smoke"] = Preset(
+    "a check that everything runs, in seconds (the notebooks' SMOKE): the teaching protocol on 400 training "
+    "and 200 evaluation lists, one epoch",
+    {**PRESETS["teaching"].values, "train.max_train_lists": 400, "train.max_eval_lists": 200, "train.epochs": 1},
+)
+PRESETS["scorer"] = Preset(
+    "a kit ranker as a cross-market scorer feature inside the pipeline's time budget: histories of 20, batch 256, "
+    "Adam 1e-3, patience 2, at most 8 epochs",
+    {"data.max_seq_len": 20, "train.batch_size": 256, "train.lr": 1e-3, "train.patience": 2, "train.epochs": 8},
+)
 DEFAULT_PRESET = "small-data"
 
 
@@ -159,6 +193,13 @@ def resolve(sections, preset: str = DEFAULT_PRESET, flags: dict | None = None, s
         values[section][name] = value
         explicit.add(key)
     return {s: SECTIONS[s](**values[s]) for s in sections}, explicit
+
+
+def preset_configs(preset: str = DEFAULT_PRESET, mode: str = "base", sets=()) -> dict:
+    """Every section's config ({section: config}) for a run of ``mode`` under ``preset``, then ``sets``
+    (``"section.field=value"`` strings, as ``--set`` takes them)."""
+    configs, _ = resolve(tuple(SECTIONS), preset, {"train.mode": ("mode", mode)}, sets)
+    return configs
 
 
 def _mode(preset: str, given: dict, parsed_sets) -> str:

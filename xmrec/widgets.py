@@ -23,7 +23,8 @@ import pandas as pd
 
 from xmrec.config import ModelConfig, SamplerConfig, TrainConfig, field_docs
 from xmrec.data.sampling import SAMPLERS
-from xmrec.experiments import ADA_SWITCHES, METRICS, Experiment, RunResult, Variant, summarize, variant
+from xmrec.experiments import ADA_SWITCHES, METRICS, Experiment, RunResult, Variant, variant
+from xmrec.stats import summarize
 from xmrec.models import MODEL_NAMES
 from xmrec.training import MODES
 
@@ -219,19 +220,20 @@ class AblationPanel:
         return result
 
     def run_variants(self, variants: Sequence[Variant], seeds: Sequence[int] | None = None) -> list[RunResult]:
-        """Run each variant through :meth:`run` for each seed (default: the seed control's), base
-        variants first so fine-tunes reuse them; the seed control ends where it started. With
-        ``experiment.workers`` > 1 the missing runs first train side by side."""
-        start = self.seed.value
-        order = sorted(variants, key=lambda v: v.mode == "finetune")
-        self.experiment.train_ahead([(v, s) for s in seeds or [start] for v in order])
-        out = []
+        """Run each variant for each seed (default: the seed control's) as one grid of the
+        experiment (its executor trains the missing runs, side by side with ``workers`` > 1), then
+        refresh the table and plot."""
+        self.run_button.disabled = True
+        self.status.value = f"training {len(variants)} variant(s) x {len(seeds or [self.seed.value])} seed(s) ..."
+        self.progress_out.clear_output()
         try:
-            for seed in seeds or [start]:
-                self.seed.value = seed
-                out += [self.run(v) for v in order]
+            with self.progress_out:
+                out = self.experiment.run_grid(variants, seeds or [self.seed.value])
         finally:
-            self.seed.value = start
+            self.run_button.disabled = False
+        trained = sum(not r.reused for r in out)
+        self.status.value = f"{len(out)} run(s): {trained} trained, {len(out) - trained} reused"
+        self.refresh()
         return out
 
     def results(self) -> pd.DataFrame:

@@ -152,11 +152,9 @@ def save(ds: ProcessedDataset, out: str | Path) -> Path:
     return out
 
 
-def load(path: str | Path) -> ProcessedDataset:
-    """Open a dataset written by :func:`save`, its arrays memory-mapped (read-only); a clear error
-    if the folder is not one."""
-    path = Path(path)
-    meta_path = path / "meta.json"
+def read_meta(path: str | Path) -> dict:
+    """``meta.json`` of the dataset folder ``path``, checked: a clear error if the folder is not one."""
+    meta_path = Path(path) / "meta.json"
     if not meta_path.is_file():
         raise FileNotFoundError(
             f"{path} is not a complete processed xmrec dataset: missing or incomplete (needs meta.json and "
@@ -168,6 +166,14 @@ def load(path: str | Path) -> ProcessedDataset:
             f"{meta_path}: format_version {meta.get('format_version')}, this version reads {FORMAT_VERSION}; "
             "prepare the dataset again (`python -m xmrec prepare`)"
         )
+    return meta
+
+
+def load(path: str | Path) -> ProcessedDataset:
+    """Open a dataset written by :func:`save`, its arrays memory-mapped (read-only); a clear error
+    if the folder is not one."""
+    path = Path(path)
+    meta = read_meta(path)
     arrays = {}
     for name in meta["arrays"]:
         file = path / ARRAYS / f"{name}.npy"

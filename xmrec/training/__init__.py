@@ -1,7 +1,7 @@
 """Training, checkpoints and inference for the rankers of ``xmrec.models``.
 
-- ``Trainer(model_cfg, train_cfg, out=None).fit(dataset) -> history``: the notebook API.
-- ``train_run(data, out, model_cfg, train_cfg)``: one run from a dataset folder (the CLI's ``train``).
+- ``Trainer(model_cfg, train_cfg, out=None).fit(dataset) -> history``: the loop; callers outside this
+  package train through the run layer (``xmrec.runs.execute``), the one place that builds a Trainer.
 - ``evaluate_checkpoint(checkpoint, data, split)``: metrics of a saved model (the CLI's ``evaluate``).
 - ``score(model, split)``, ``distributions(model, split)``, ``load_model(path)``.
 """
@@ -9,7 +9,6 @@
 from xmrec.training.batches import SplitTensors, StreamedSplit, model_inputs
 from xmrec.training.checkpoint import load_model, load_weights, read_checkpoint
 from xmrec.training.inference import distributions, evaluate_checkpoint, load_split, score
-from xmrec.training.run import train_run
 from xmrec.training.trainer import MODES, Trainer
 
 __all__ = [
@@ -25,5 +24,4 @@ __all__ = [
     "model_inputs",
     "read_checkpoint",
     "score",
-    "train_run",
 ]

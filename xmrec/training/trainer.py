@@ -70,7 +70,8 @@ class Trainer:
     """Train one ranker on a :class:`ProcessedDataset`; see the module docstring.
 
     After ``fit``: ``model`` (best epoch restored), ``history`` (one dict per epoch: ``epoch``,
-    ``train_loss``, ``train_lists``, ``seconds``, ``samples_per_s``, the validation metrics, ``best``),
+    ``train_loss``, ``train_lists``, ``seconds``, ``samples_per_s``, the validation metrics, with
+    ``TrainConfig.test_every_epoch`` the test metrics as ``test_<metric>``, and ``best``),
     ``best_epoch`` and ``best_valid``. ``callbacks`` run after each epoch.
     """
 
@@ -241,6 +242,7 @@ class Trainer:
             best_state, stopped = self._resume(self.out / "last.pt")
         self.resumed_epochs = len(self.history)
         train, valid = model_inputs(ds.train), model_inputs(ds.valid)
+        test = model_inputs(ds.test) if tc.test_every_epoch else None
         if self.device.type == "cuda":  # resident on the GPU when small: a step copies its index only
             train, valid = (d.to(self.device) if isinstance(d, SplitTensors) else d for d in (train, valid))
         bar = tqdm(total=tc.epochs, initial=len(self.history), desc=self.model.describe(), disable=not self.progress)
@@ -258,6 +260,8 @@ class Trainer:
                 "eval_seconds": time.perf_counter() - t0,
                 **metrics,
             }
+            if test is not None:  # for analysis only: the rule below reads validation metrics alone
+                record.update({f"test_{k}": v for k, v in self.evaluate(test).items()})
             record["best"] = best_epoch(self.history + [record], rule.valid_metric) == record["epoch"]
             self.history.append(record)
             if record["best"]:
