@@ -26,7 +26,7 @@ def test_train_help_shows_the_config_defaults_and_their_meaning():
         "(default: 256; paper-ml10m: 1024, ada runs 2048" in text
     )  # the small-data preset is the default, the paper's listed
     assert "{" + ",".join(MODEL_NAMES) + "}" in text
-    assert "(default: 50; paper-ml10m: 200)" in subcommand_help("prepare")
+    assert "(default: 50; paper-ml10m: 200, scorer: 20)" in subcommand_help("prepare")  # teaching and smoke: 50
 
 
 @pytest.mark.parametrize("section", sorted(SECTIONS))

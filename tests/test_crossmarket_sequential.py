@@ -45,7 +45,9 @@ def test_view_dataset_follows_the_view(markets):
 
 
 def test_scores_never_see_the_target_qrel_and_repeat_with_the_seed(markets):
-    scorer = SequentialScorer(("m1",), ada=True, epochs=2, max_seq_len=10, n_targets=4, device="cpu")
+    scorer = SequentialScorer(
+        ("m1",), ada=True, sets=("train.epochs=2", "data.max_seq_len=10"), n_targets=4, device="cpu"
+    )
     data = CrossMarketData.from_markets(markets, "m1")
     cands = candidates_for(data, VALID, "sampled")
     first = scorer.features(data.view(VALID), cands)[scorer.primary]
@@ -75,7 +77,9 @@ def test_unknown_candidates_rank_last(markets):
     items = cands.items[:5].copy()
     items[:, -3:] = foreign
     probe = Candidates(VALID, "sampled", cands.users[:5], items, np.full(5, -1))
-    scorer = SequentialScorer(("m1",), ada=False, epochs=1, max_seq_len=10, n_targets=4, device="cpu")
+    scorer = SequentialScorer(
+        ("m1",), ada=False, sets=("train.epochs=1", "data.max_seq_len=10"), n_targets=4, device="cpu"
+    )
     scores = scorer.features(data.view(VALID), probe)[scorer.primary]
     assert np.isfinite(scores).all()
     np.testing.assert_allclose(scores[:, -3:], np.repeat(scores[:, :-3].min(axis=1, keepdims=True) - 1.0, 3, axis=1))

@@ -190,12 +190,13 @@ def _strip(args) -> int:
 
 
 def _list(args) -> int:
-    from xmrec.config import ModelConfig, field_docs
+    from xmrec.config import ModelConfig, TrainConfig, field_docs
     from xmrec.data.pipeline import DATASET_SPECS
     from xmrec.data.sampling import SAMPLERS, SHIFT_SAMPLERS
-    from xmrec.experiments import ADA_SWITCHES
+    from xmrec.executors import EXECUTORS
     from xmrec.models import MODEL_NAMES
     from xmrec.overrides import DEFAULT_PRESET, FIXED, PRESETS, SECTIONS
+    from xmrec.runs import ADA_SWITCHES
     from xmrec.training import MODES
 
     docs = field_docs(ModelConfig)
@@ -217,6 +218,11 @@ def _list(args) -> int:
             for mode, values in preset.by_mode.items()
         )
         print(f"  {name:14s} {preset.doc}: " + ", ".join(f"{k}={v}" for k, v in preset.values.items()) + by_mode)
+    train_docs = field_docs(TrainConfig)
+    print("stopping rule (TrainConfig; xmrec.training.stopping):")
+    for name in ("valid_metric", "patience", "patience_lists", "min_epochs", "min_loss_drop"):
+        print(f"  {name:16s} {getattr(TrainConfig, name)!s:6s} {train_docs[name]}")
+    print("grid executors (grid --executor): " + ", ".join(EXECUTORS))
     print("--set SECTION.FIELD=VALUE keys (prepare: data, sampler, embedding; train: model, train):")
     for section, cls in SECTIONS.items():
         keys = [f.name for f in fields(cls) if f"{section}.{f.name}" not in FIXED]

@@ -47,7 +47,7 @@ class CrossMarketConfig:
     lightgcn_batch_size: int = 16384  # BPR triples per step
     lightgcn_lr: float = 0.02  # Adam learning rate
     sequential: tuple[str, ...] = ()  # Ada-Ranker (SASRec) scorer combinations; off by default: retrained per view
-    sequential_epochs: int = 8  # Ada-Ranker scorer: epochs (early-stopped on the view's own last interactions)
+    sequential_sets: tuple[str, ...] = ()  # Ada-Ranker scorer: "section.field=value" over the scorer preset
     device: str = "auto"  # torch device for LightGCN and the Ada-Ranker scorer (auto: cuda > mps > cpu)
     heldout_rounds: int = 3  # rounds of extra training lists held out from the target's training data
     objectives: tuple[str, ...] = ("binary",)  # ranker objectives to fit ("binary", "lambdarank"); first is submitted
@@ -117,7 +117,7 @@ def make_scorers(cfg: CrossMarketConfig, data: CrossMarketData) -> list[Scorer]:
         for m in combos(cfg.lightgcn)
     ]
     scorers += [
-        SequentialScorer(m, epochs=cfg.sequential_epochs, seed=cfg.seed, device=cfg.device, progress=cfg.progress)
+        SequentialScorer(m, sets=cfg.sequential_sets, seed=cfg.seed, device=cfg.device, progress=cfg.progress)
         for m in combos(cfg.sequential)
     ]
     return scorers

@@ -9,23 +9,25 @@ instances, distribution-mixer negatives over those market pools. On the real fil
 is effectively random within a user (ItemCF over a user's first k items ranks as well as over
 the last k), so a sequence model learns item co-occurrence here, not order. The validation
 instances (each user's second-to-last interaction) early-stop the training; the last interaction
-is never a target; every training is recorded in ``trainings`` (cap, patience, best epoch, epochs
-run). Then the model scores each candidate list with the user's whole visible
+is never a target; every training is recorded in ``trainings`` (preset, cap, patience, best epoch,
+epochs run, its history). Then the model scores each candidate list with the user's whole visible
 history (its last ``max_seq_len`` items). Candidates the model never saw rank last in their list (score = the
 list's lowest known score minus 1).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
-from xmrec.config import DataConfig, ModelConfig, SamplerConfig, TrainConfig
+from xmrec.config import DataConfig, SamplerConfig
 from xmrec.data.process import process_interactions
 from xmrec.data.sampling import sample_negatives
 from xmrec.data.store import ProcessedDataset
+from xmrec.overrides import preset_configs
+from xmrec.runs import InMemoryData, RunSpec, execute
 
 from ..candidates import Candidates
 from ..graph import GraphView
@@ -76,17 +78,19 @@ def _new_ids(raw_ids: np.ndarray, ids: pd.Index) -> np.ndarray:
 
 @dataclass(frozen=True)
 class SequentialScorer(Scorer):
-    """A kit ranker (``model``, Ada-Ranker when ``ada``) trained on the view; its logit is the feature."""
+    """A kit ranker (``model``, Ada-Ranker when ``ada``) trained on the view; its logit is the feature.
+
+    Its protocol is a preset (``scorer``: histories of 20, batch 256, patience 2, at most 8 epochs),
+    with ``sets`` (``"section.field=value"``) over it; it trains through the run layer, in memory.
+    """
 
     markets: tuple[str, ...] | None = None  # whose users' sequences train the model (None: every market)
     model: str = "SASRec"
     ada: bool = True
-    epochs: int = 8  # upper bound; early stopping on the view's own validation instances
-    patience: int = 2  # epochs without a better validation GAUC before training stops
-    max_seq_len: int = 20  # history length L
+    preset: str = "scorer"  # the training protocol (xmrec.overrides.PRESETS)
+    sets: tuple[str, ...] = ()  # "section.field=value" over the preset, e.g. ("train.epochs=2",)
     n_targets: int = 5  # last interactions of a user used as training/validation targets
     n_neg: int = 19  # mixer negatives per training list
-    batch_size: int = 256
     seed: int = 2022
     device: str = "auto"
     progress: bool = False
@@ -97,43 +101,44 @@ class SequentialScorer(Scorer):
     def name(self) -> str:
         return f"{'ada' if self.ada else 'base'}_{self.model.lower()}[{market_label(self.markets)}]"
 
-    def train(self, view: GraphView):
-        """The trained :class:`xmrec.training.trainer.Trainer` and its dataset."""
-        from xmrec.training.trainer import Trainer
+    def configs(self) -> dict:
+        """The preset's configs with ``sets``, for this scorer's mode, seed and device."""
+        mode = "ada" if self.ada else "base"
+        cfg = preset_configs(self.preset, mode, self.sets)
+        cfg["train"] = replace(cfg["train"], mode=mode, seed=self.seed, device=self.device)
+        return cfg
 
-        ds = view_dataset(view, self.markets, self.max_seq_len, self.n_targets, self.n_neg, self.seed)
-        trainer = Trainer(
-            ModelConfig(name=self.model),
-            TrainConfig(
-                mode="ada" if self.ada else "base",
-                epochs=self.epochs,
-                patience=self.patience,
-                batch_size=self.batch_size,
-                seed=self.seed,
-                device=self.device,
-            ),
-            progress=self.progress,
-        )
-        trainer.fit(ds)
+    @property
+    def max_seq_len(self) -> int:
+        return self.configs()["data"].max_seq_len
+
+    def train(self, view: GraphView):
+        """The trained run (:class:`xmrec.runs.RunRecord`, model in memory) and its dataset."""
+        cfg = self.configs()
+        ds = view_dataset(view, self.markets, cfg["data"].max_seq_len, self.n_targets, self.n_neg, self.seed)
+        spec = RunSpec(InMemoryData(ds, self.seed), replace(cfg["model"], name=self.model), cfg["train"], self.name)
+        record = execute(spec, None, progress=self.progress)
         self.trainings.append(
             {
                 "label": self.name,
                 "view": view.stage,
-                "epochs": self.epochs,
-                "patience": self.patience,
-                "best_epoch": trainer.best_epoch,
-                "epochs_run": len(trainer.history),
-                "valid_gauc": trainer.best_valid["gauc"],
+                "preset": self.preset,
+                "epochs": spec.train.epochs,
+                "patience": spec.train.patience,
+                "best_epoch": record.best_epoch,
+                "epochs_run": len(record.history),
+                "valid_gauc": record.history[record.best_epoch - 1]["gauc"],
+                "history": record.history,
             }
         )
-        return trainer, ds
+        return record, ds
 
     def _features(self, view: GraphView, cands: Candidates) -> dict[str, np.ndarray]:
         import torch
 
-        from xmrec.training.batches import SplitTensors
+        from xmrec.training import SplitTensors, score
 
-        trainer, ds = self.train(view)
+        record, ds = self.train(view)
         data = view.data
         item_id = _new_ids(ds.item_raw_ids, data.item_ids)
         user_id = _new_ids(ds.user_raw_ids, data.user_ids)
@@ -155,7 +160,8 @@ class SequentialScorer(Scorer):
             item_seq_len=torch.from_numpy(np.maximum(seq_len, 1)),
             candidates=torch.from_numpy(cand_ids),
         )
-        scores = trainer.score(tensors).astype(np.float64)
+        model = record.model()
+        scores = score(model, tensors, seed=self.seed).astype(np.float64)
         unknown = cand_ids == 0
         lowest = np.where(unknown, np.inf, scores).min(axis=1, keepdims=True)
         scores = np.where(unknown, np.where(np.isfinite(lowest), lowest, 0.0) - 1.0, scores)
