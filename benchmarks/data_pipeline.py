@@ -123,22 +123,21 @@ def run_case(case: dict) -> dict:
 
 
 def stream_epoch(folder: str) -> dict:
-    """One MF epoch over the memory-mapped dataset at ``folder``: seconds, peak RSS, bytes on disk."""
+    """One MF epoch over the memory-mapped dataset at ``folder`` (a run of the run layer, kept in memory):
+    seconds (loading, the epoch, validation and test), samples per second, peak RSS, bytes on disk."""
     from xmrec.config import ModelConfig, TrainConfig
-    from xmrec.data.store import load
-    from xmrec.training import Trainer
+    from xmrec.runs import PreparedData, RunSpec, execute
 
     on_disk = sum(f.stat().st_size for f in Path(folder, "arrays").glob("*.npy"))
     t = time.perf_counter()
-    ds = load(folder)
     train_cfg = TrainConfig(epochs=1, batch_size=1024, eval_batch_size=1024, device="cpu", seed=0)
-    history = Trainer(ModelConfig(name="MF", dim=8), train_cfg, progress=False).fit(ds)
+    record = execute(RunSpec(PreparedData(folder), ModelConfig(name="MF", dim=8), train_cfg), None)
     return {
         "seconds": time.perf_counter() - t,
-        "samples_per_s": history[0]["samples_per_s"],
+        "samples_per_s": record.history[0]["samples_per_s"],
         "rss_peak_gb": _rss_peak_gb(),
         "arrays_gb": on_disk / 1e9,
-        "train_instances": len(ds.train),
+        "train_instances": record.summary["n_train"],
     }
 
 

@@ -14,7 +14,8 @@ process, one configuration at a time, with the code of:
 Runs alternate between the settings (``--repeats`` rounds, the order reversed every round), so
 a slow spell of the machine falls on all of them; the table gives each setting's median and the
 ratio to the faithful code measured in the same run. Speed only: nothing here is trained to a
-result.
+result. The worker times the epoch with ``xmrec/training/timing.py`` of this tree, loaded by its path,
+so that the same timing code runs each tree's ``xmrec``.
 
     .venv/bin/python benchmarks/faithful_speed.py            # about 30 min on 2 cores
 """
@@ -43,20 +44,22 @@ OLD_FUNCTION = {"right_align_history": True, "mask_padding": True}  # GRU4Rec as
 def worker(job: dict) -> dict:
     """One full training epoch in this process, with whichever xmrec ``PYTHONPATH`` names."""
     import torch
-    from train_throughput import read_store
+    from train_throughput import load_timing, read_store
 
     import xmrec
     from xmrec.config import ModelConfig, TrainConfig
-    from xmrec.training import SplitTensors, Trainer
 
     torch.set_num_threads(1)
     ds = read_store(ROOT / job["folder"])
     cfg = TrainConfig(mode=job["mode"], batch_size=BATCH, device="cpu", seed=0)
-    trainer = Trainer(ModelConfig(name=job["model"], **job["fields"]), cfg, progress=False)
-    trainer._build(ds)
-    trainer._train_epoch(SplitTensors.from_split(ds.train.subset(slice(0, WARMUP_STEPS * BATCH))))
-    loss, seconds = trainer._train_epoch(SplitTensors.from_split(ds.train))
-    return {"seconds": seconds, "loss": loss, "lists": len(ds.train), "xmrec": str(Path(xmrec.__file__).parent)}
+    model_cfg = ModelConfig(name=job["model"], **job["fields"])
+    timed = load_timing().time_epoch(model_cfg, cfg, ds, slice(0, WARMUP_STEPS * BATCH), slice(None))
+    return {
+        "seconds": timed.seconds,
+        "loss": timed.loss,
+        "lists": len(ds.train),
+        "xmrec": str(Path(xmrec.__file__).parent),
+    }
 
 
 def run(job: dict, code: Path) -> dict:

@@ -4,16 +4,37 @@ Trains GRU4Rec and SASRec, base and Ada-Ranker end-to-end, for several seeds, on
 from one sampler (validation lists drawn like the training lists, early stopping on their GAUC),
 then tests every trained model on the same test users, targets and histories under every sampler:
 mixer, uniform, popularity, category and the two test-only shifts, unpopular and other-category
-(``xmrec.shift_matrix``). Protocol of ``benchmarks/adaranker_ml100k.py``: L = 50, 19 negatives,
-batch 256, Adam 1e-3, patience 3.
+(``xmrec.shift_matrix``). The protocol is a preset of ``xmrec.overrides`` (``--preset``, default
+``small-data``: L = 50, 19 negatives, batch 256, Adam 1e-3, patience 3, at most 100 epochs), then
+the shorthands ``--epochs``, ``--patience``, ``--batch-size``, ``--max-seq-len``, ``--device``, then
+``--set SECTION.FIELD=VALUE``.
 
-Resumable: every finished training is written to ``shift_matrix.json`` at once (atomically); a
-rerun with the same protocol trains only what is missing, and refuses a file written under
-another protocol (``--fresh`` starts over). ``shift_matrix.md`` is rebuilt from the JSON each
-time and says how many of the planned trainings it holds.
+Every training is a run of the run layer (``xmrec.runs``): one ``RunSpec`` per (model, mode,
+training sampler, seed), trained by an executor (``--executor``, ``--jobs`` workers, ``--threads``
+each) into the run store ``--runs`` (default ``<data dir>/runs``, shared with
+``benchmarks/adaranker_ml100k.py``). A finished run is never trained again: an interrupted session
+keeps every run it finished, and a rerun trains only what the store lacks (``--max-runs N``: at
+most N of them, then stop). Every run the store holds is then scored on the test sets (scoring is
+seeded: the same numbers every time) and written to ``shift_matrix.json``: one row per training and
+test sampler, with the keys of ``RUN_KEYS``, the test metrics, ``best_epoch``, ``epochs_run``,
+``lists`` (a fingerprint of the test lists), ``executor`` and ``worker`` (who trained it, from the
+run's provenance), ``commit``/``dirty`` (the code that trained it) and ``run`` (its store folder).
+``history``, the training's every epoch (loss, validation metrics, seconds), is on one row per
+training only: the row of its matched test set (the first row when its sampler is not tested); with
+``--set train.test_every_epoch=true`` it holds each epoch's test metrics too (for analysis only).
+``wall_s`` is the sum of its epochs' training and validation seconds.
+
+The JSON keeps rows of trainings the store does not hold (trained elsewhere); it refuses to mix
+with a file written under another protocol, or one marked stale (``--fresh`` starts the file over;
+the store's runs are kept: delete them to retrain). ``shift_matrix.md`` is rebuilt from the JSON
+each time and says how many of the planned trainings it holds.
 
     .venv/bin/python benchmarks/shift_matrix.py                 # 2 models x 2 modes x 2 samplers x 3 seeds
     .venv/bin/python benchmarks/shift_matrix.py --max-runs 4    # four more trainings, then stop
+
+The grid helpers (``add_protocol_options``, ``add_executor_options``, ``protocol_configs``,
+``run_spec``, ``run_store``, ``mode_configs``, ``protocol_line``) serve ``adaranker_ml100k.py``
+and ``parallel_runs.py`` too.
 """
 
 from __future__ import annotations
@@ -21,22 +42,114 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import subprocess
 import sys
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from xmrec.data.sampling import ALL_SAMPLERS, SAMPLERS
+from xmrec.executors import EXECUTORS
 from xmrec.io import atomic_write_text
+from xmrec.overrides import DEFAULT_PRESET, PRESETS, SECTIONS, default_of, resolve
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "shift_matrix"
-PROTOCOL_KEYS = ("epochs", "patience", "batch_size", "max_seq_len", "test_samplers", "device")
+PROTOCOL_KEYS = ("test_samplers",)  # with every mode's resolved configs: what the trainings of one file share
 RUN_KEYS = ("model", "mode", "train_sampler", "seed")
+DATA_SEED = 2022  # seeds the lists and word2vec: every model and seed meets the same data
+SHORTHANDS = {  # option dest -> the config key it sets, over the preset (a --set contradicting it is refused)
+    "epochs": "train.epochs",
+    "patience": "train.patience",
+    "batch_size": "train.batch_size",
+    "max_seq_len": "data.max_seq_len",
+    "device": "train.device",
+}
 
 
+# -- options every grid benchmark shares -----------------------------------------------------------
+def add_protocol_options(p: argparse.ArgumentParser, preset: str = DEFAULT_PRESET) -> None:
+    """``--preset``, ``--set`` and the shorthands of :data:`SHORTHANDS`."""
+    p.add_argument("--preset", choices=list(PRESETS), default=preset, help=f"the protocol (default {preset})")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="any config field (data., sampler., embedding., model., train.), repeatable; applied last",
+    )
+    for dest, key in SHORTHANDS.items():
+        p.add_argument(
+            "--" + dest.replace("_", "-"),
+            type=str if dest == "device" else int,
+            default=None,
+            help=f"shorthand for --set {key}=... (default: the preset's, {default_of(key, preset)})",
+        )
+
+
+def add_executor_options(p: argparse.ArgumentParser) -> None:
+    """``--executor``, ``--jobs``, ``--threads``, ``--runs``: who trains the missing runs, and where they are kept."""
+    p.add_argument(
+        "--executor", choices=list(EXECUTORS), default="processes", help="xmrec.executors (default processes)"
+    )
+    p.add_argument("--jobs", type=int, default=2, help="runs at once: the executor's workers (default 2)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
+    p.add_argument("--runs", type=Path, default=None, help="the run store (default <data dir>/runs)")
+
+
+def protocol_configs(args: argparse.Namespace, mode: str) -> dict:
+    """Every section's config ({section: config}) of a run of ``mode``: preset, shorthands given, ``--set``."""
+    flags = {key: ("--" + dest.replace("_", "-"), getattr(args, dest)) for dest, key in SHORTHANDS.items()}
+    try:
+        configs, _ = resolve(tuple(SECTIONS), args.preset, {**flags, "train.mode": ("mode", mode)}, args.set)
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
+    return configs
+
+
+def run_spec(args: argparse.Namespace, mode: str, seed: int, model: dict, sampler: dict | None = None, data=None):
+    """The run of ``mode`` and ``seed`` under the protocol: ``model`` changes its model config (the name at
+    least), ``sampler`` the sampler of its ML-100K recipe; ``data`` (e.g. a ``PreparedData``) replaces the recipe."""
+    from xmrec.runs import DataRecipe, RunSpec
+
+    cfg = protocol_configs(args, mode)
+    if data is None:
+        sampler_cfg = replace(cfg["sampler"], **(sampler or {}))
+        data = DataRecipe("ml-100k", DATA_SEED, cfg["data"], sampler_cfg, cfg["embedding"])
+    return RunSpec(data, replace(cfg["model"], **model), replace(cfg["train"], seed=seed))
+
+
+def run_store(args: argparse.Namespace):
+    """The run store ``--runs`` (default ``<data dir>/runs``); datasets are cached in ``<data dir>/processed``."""
+    from xmrec.config import data_dir
+    from xmrec.runs import RunStore
+
+    return RunStore(args.runs or data_dir() / "runs")
+
+
+def mode_configs(args: argparse.Namespace) -> dict:
+    """The resolved configs of a base and an Ada run, JSON-ready: {mode: {section: fields}}."""
+    configs = {mode: {s: asdict(c) for s, c in protocol_configs(args, mode).items()} for mode in ("base", "ada")}
+    return json.loads(json.dumps(configs))
+
+
+def protocol_line(configs: dict, devices) -> str:
+    """The protocol in words, from :func:`mode_configs`, and the devices trained on."""
+    base, ada_batch = configs["base"], configs["ada"]["train"]["batch_size"]
+    train = base["train"]
+    batch = f"batch {train['batch_size']}" + (f" (Ada {ada_batch})" if ada_batch != train["batch_size"] else "")
+    subsets = "".join(
+        f", {train[f'max_{k}_lists']:,} {what} lists"
+        for k, what in (("train", "training"), ("eval", "validation and test"))
+        if train[f"max_{k}_lists"]
+    )
+    return (
+        f"ML-100K, L = {base['data']['max_seq_len']}, {base['sampler']['n_neg']} negatives{subsets}, {batch}, Adam "
+        f"{train['lr']:g}, early stopping on the validation {train['valid_metric'].upper()} of lists drawn like the "
+        f"training lists (patience {train['patience']}, at most {train['epochs']} epochs), best epoch restored; device "
+        f"{', '.join(sorted(set(devices)))}.  "
+    )
+
+
+# -- this benchmark ------------------------------------------------------------------------------
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", default=["GRU4Rec", "SASRec"])
@@ -44,41 +157,31 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--train-samplers", nargs="+", default=["mixer", "uniform"], choices=SAMPLERS)
     p.add_argument("--test-samplers", nargs="+", default=list(ALL_SAMPLERS), choices=ALL_SAMPLERS)
     p.add_argument("--seeds", nargs="+", type=int, default=[2022, 2023, 2024])
-    p.add_argument(
-        "--epochs", type=int, default=100, help="upper bound; early stopping ends sooner (faithful Ada learns slowly)"
-    )
-    p.add_argument("--patience", type=int, default=3, help="epochs without a better valid GAUC")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--max-seq-len", type=int, default=50)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--jobs", type=int, default=2, help="trainings at once (child processes)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads per training")
+    add_protocol_options(p)
+    add_executor_options(p)
     p.add_argument("--max-runs", type=int, default=None, help="train at most this many missing runs, then stop")
-    p.add_argument("--fresh", action="store_true", help="discard the recorded runs and start over")
+    p.add_argument("--fresh", action="store_true", help="start the results file over (the store's runs are kept)")
     p.add_argument("--report", action="store_true", help="only rebuild the markdown report from the JSON")
     p.add_argument("--out", type=Path, default=RESULTS, help="results path without suffix (.json, .md)")
-    p.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one job given as JSON
     return p.parse_args(argv)
 
 
-def dataset_folder(sampler: str, max_seq_len: int) -> Path:
-    from xmrec.config import data_dir
+def plan_of(args: argparse.Namespace) -> dict:
+    """Every training the arguments ask for, by its :data:`RUN_KEYS`, seed by seed (whole seeds first)."""
+    plan = {}
+    for seed in args.seeds:
+        for sampler in args.train_samplers:
+            for model in args.models:
+                for mode in args.modes:
+                    spec = run_spec(args, mode, seed, {"name": model}, {"kind": sampler})
+                    plan[(spec.model.name, mode, sampler, seed)] = spec
+    return plan
 
-    return data_dir() / "processed" / (f"ml-100k-L{max_seq_len}-s2022" + ("" if sampler == "mixer" else f"-{sampler}"))
 
-
-def prepare(sampler: str, max_seq_len: int):
-    from xmrec.config import SamplerConfig
-    from xmrec.data.pipeline import load_or_prepare
-
-    return load_or_prepare(
-        "ml-100k",
-        dataset_folder(sampler, max_seq_len),
-        seed=2022,
-        max_seq_len=max_seq_len,
-        sampler_cfg=SamplerConfig(kind=sampler),
-        progress=False,
-    )
+def protocol_of(args: argparse.Namespace) -> dict:
+    """What every training of a results file shares: the test samplers and each mode's resolved configs
+    (the model name, the seed and the sampler kind in them vary per training)."""
+    return {**{k: getattr(args, k) for k in PROTOCOL_KEYS}, "configs": mode_configs(args)}
 
 
 def fingerprint(split) -> str:
@@ -88,55 +191,80 @@ def fingerprint(split) -> str:
     return h.hexdigest()[:12]
 
 
-def run_one(job: dict) -> list[dict]:
-    """Train one (model, mode, train sampler, seed) here and test it under every test sampler."""
-    import torch
+def rows_of(record, sets: dict) -> list[dict]:
+    """One row per test set for a finished run (``xmrec.runs.RunRecord``); its history on one row."""
+    from xmrec.metrics import evaluate
+    from xmrec.shift_matrix import evaluate_under_shift
+    from xmrec.training import score
 
-    from xmrec.config import ModelConfig, TrainConfig
-    from xmrec.shift_matrix import evaluate_under_shift, shift_test_sets
-    from xmrec.training import Trainer
-
-    torch.set_num_threads(job["threads"])
-    ds = prepare(job["train_sampler"], job["max_seq_len"])
-    train_cfg = TrainConfig(
-        mode=job["mode"],
-        batch_size=job["batch_size"],
-        epochs=job["epochs"],
-        patience=job["patience"],
-        seed=job["seed"],
-        device=job["device"],
-    )
-    start = time.perf_counter()
-    trainer = Trainer(ModelConfig(name=job["model"]), train_cfg, progress=False)
-    history = trainer.fit(ds)
-    lists = shift_test_sets(ds, job["test_samplers"])
+    spec, history, prov = record.spec, record.history, record.provenance
+    best = next(h for h in history if h["epoch"] == record.best_epoch)
     common = {
-        **{k: job[k] for k in RUN_KEYS},
-        "best_epoch": trainer.best_epoch,
+        "model": spec.model.name,
+        "mode": spec.mode,
+        "train_sampler": spec.data.sampler.kind,
+        "seed": spec.seed,
+        "best_epoch": record.best_epoch,
         "epochs_run": len(history),
-        "epochs": job["epochs"],
-        "patience": job["patience"],
-        "valid_gauc": trainer.best_valid["gauc"],
-        "s_per_epoch": sum(h["seconds"] for h in history) / len(history),
-        "wall_s": time.perf_counter() - start,
-        "device": str(trainer.device),
-        "description": trainer.model.describe(),
+        "epochs": spec.train.epochs,
+        "patience": spec.train.patience,
+        "valid_gauc": best["gauc"],
+        "s_per_epoch": record.summary["seconds_per_epoch"],
+        "wall_s": sum(h["seconds"] + h["eval_seconds"] for h in history),
+        "device": prov["device"],
+        "description": record.summary["description"],
+        "executor": prov["executor"],
+        "worker": prov["worker"],
+        "commit": prov["commit"],
+        "dirty": prov["dirty"],
+        "run": spec.name,
     }
-    rows = evaluate_under_shift(trainer.evaluate, lists)
-    return [{**common, **row, "lists": fingerprint(lists[row["test_sampler"]])} for row in rows]
+    model = record.model()
+    scored = evaluate_under_shift(lambda split: evaluate(score(model, split, seed=spec.seed)), sets)
+    rows = [{**common, **row, "lists": fingerprint(sets[row["test_sampler"]])} for row in scored]
+    next((r for r in rows if r["test_sampler"] == spec.data.sampler.kind), rows[0])["history"] = history
+    return rows
+
+
+def score_records(records: list, store, test_samplers: list[str]) -> list[dict]:
+    """Every run's rows; the test sets are drawn once per dataset (and printed for the runs trained now)."""
+    from xmrec.shift_matrix import shift_test_sets
+
+    sets, rows = {}, []
+    for record in records:
+        spec = record.spec
+        key = json.dumps([spec.data.key(), spec.train.max_eval_lists], sort_keys=True)
+        if key not in sets:
+            sets[key] = shift_test_sets(spec.dataset(store.data_cache), test_samplers)
+        mine = rows_of(record, sets[key])
+        rows += mine
+        if not record.reused:
+            r = mine[0]
+            print(
+                f"  {r['model']:8s} {r['mode']:4s} on {r['train_sampler']:8s} seed {r['seed']}: best epoch "
+                f"{r['best_epoch']}/{r['epochs_run']}, "
+                + ", ".join(f"{x['test_sampler']} {x['gauc']:.4f}" for x in mine),
+                flush=True,
+            )
+    return rows
+
+
+def differences(old, new, prefix: str = "") -> str:
+    """Where two JSON-ready protocols differ, as ``key: old -> new`` items."""
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return "" if old == new else f"{prefix or 'protocol'}: {old} -> {new}"
+    items = (differences(old.get(k), new.get(k), f"{prefix}.{k}" if prefix else k) for k in sorted({*old, *new}))
+    return "; ".join(item for item in items if item)
 
 
 class Record:
-    """The JSON results file: protocol, provenance and runs, rewritten atomically after each training."""
+    """The JSON results file: protocol, provenance of the session and rows, rewritten atomically."""
 
     def __init__(self, args: argparse.Namespace, command: list[str]):
-        from dataclasses import asdict
-
-        from xmrec.config import ModelConfig, TrainConfig
         from xmrec.provenance import provenance
 
         self.path = args.out.with_suffix(".json")
-        self.protocol = {k: getattr(args, k) for k in PROTOCOL_KEYS}
+        self.protocol = protocol_of(args)
         self.runs: list[dict] = []
         if self.path.exists() and not args.fresh:
             old = json.loads(self.path.read_text())
@@ -146,61 +274,27 @@ class Record:
                     "rerun with --fresh, or --out elsewhere"
                 )
             if old.get("protocol") != self.protocol:
+                changed = differences(old.get("protocol"), self.protocol)
                 raise SystemExit(
-                    f"{self.path} was written under protocol {old.get('protocol')}, not "
-                    f"{self.protocol}: rerun with the same settings, or --fresh to start over"
+                    f"{self.path} was written under another protocol ({changed}): rerun with the same settings, "
+                    "or --fresh to start over"
                 )
             self.runs = old["runs"]
-        train = TrainConfig(batch_size=args.batch_size, epochs=args.epochs, patience=args.patience, device=args.device)
-        config = {
-            **vars(args),
-            "out": str(args.out),
-            "model_config": asdict(ModelConfig()),
-            "train_config (mode, seed per run)": asdict(train),
-        }
-        self.provenance = provenance(config, args.device, command)
-        self.lock = threading.Lock()
+        config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+        device = self.protocol["configs"]["base"]["train"]["device"]
+        self.provenance = provenance({**config, "protocol": self.protocol}, device, command)
 
     def done(self) -> set[tuple]:
         return {tuple(r[k] for k in RUN_KEYS) for r in self.runs}
 
-    def add(self, rows: list[dict]) -> None:
-        with self.lock:
-            commit = self.provenance["commit"]
-            self.runs.extend({**r, "commit": commit, "dirty": self.provenance["dirty"]} for r in rows)
-            self.save()
-
-    def save(self) -> None:
+    def merge(self, rows: list[dict]) -> None:
+        """``rows`` replace the rows of the same trainings; the file is saved."""
+        new = {tuple(r[k] for k in RUN_KEYS) for r in rows}
+        self.runs = [r for r in self.runs if tuple(r[k] for k in RUN_KEYS) not in new] + rows
         atomic_write_text(
             self.path,
             json.dumps({"provenance": self.provenance, "protocol": self.protocol, "runs": self.runs}, indent=1),
         )
-
-
-def spawn(job: dict, record: Record) -> None:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--one", json.dumps(job)]
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    if done.returncode:
-        raise RuntimeError(f"run {job} failed:\n{done.stderr[-3000:]}")
-    rows = json.loads(done.stdout.strip().splitlines()[-1])
-    record.add(rows)
-    r = rows[0]
-    print(
-        f"  {r['model']:8s} {r['mode']:4s} on {r['train_sampler']:8s} seed {r['seed']}: best epoch "
-        f"{r['best_epoch']}/{r['epochs_run']}, " + ", ".join(f"{x['test_sampler']} {x['gauc']:.4f}" for x in rows),
-        flush=True,
-    )
-
-
-def plan_of(args: argparse.Namespace) -> list[dict]:
-    """Every training the arguments ask for, seed by seed (a resumed run fills whole seeds first)."""
-    return [
-        {"model": m, "mode": mode, "train_sampler": t, "seed": s}
-        for s in args.seeds
-        for t in args.train_samplers
-        for m in args.models
-        for mode in args.modes
-    ]
 
 
 def _cell(mean: float, std: float, n: int) -> str:
@@ -253,7 +347,7 @@ def headline(runs) -> str:
 
 def matched_table(runs) -> str:
     """The matched mixer cells: the protocol of benchmarks/adaranker_ml100k.py, with every metric."""
-    from xmrec.experiments import mean_spread
+    from xmrec.stats import mean_spread
 
     mixer = runs[(runs.train_sampler == "mixer") & (runs.test_sampler == "mixer")]
     rows = [
@@ -281,7 +375,9 @@ def write_report(json_path: Path, md_path: Path, planned: int) -> str:
     from xmrec.shift_matrix import paired_runs, summarize
 
     data = json.loads(json_path.read_text())
-    recorded, prov, proto = pd.DataFrame(data["runs"]), data["provenance"], data["protocol"]
+    if data.get("stale"):
+        raise SystemExit(f"{json_path} is marked stale ({data['stale']}): its report stays as it was written")
+    recorded, prov = pd.DataFrame(data["runs"]), data["provenance"]
     trained = recorded.drop_duplicates(list(RUN_KEYS))
     runs = paired_runs(recorded)
     stopped = (
@@ -289,17 +385,16 @@ def write_report(json_path: Path, md_path: Path, planned: int) -> str:
     ).sum()
     same_lists = recorded.groupby("test_sampler")["lists"].nunique().max() == 1
     unpaired = len(trained) - len(runs.drop_duplicates(list(RUN_KEYS)))
+    commits = {str(c)[:10] + (" (dirty)" if d else "") for c, d in zip(recorded.commit, recorded.dirty)}
     parts = [
         "# The shift matrix on ML-100K: what a change of candidate distribution costs a ranker\n",
         f"Written by `{prov['command']}` (rebuilt from `{json_path.name}` after every session).  ",
-        f"ML-100K, L = {proto['max_seq_len']}, 19 negatives, batch {proto['batch_size']}, Adam 1e-3, early stopping "
-        f"on the validation GAUC of lists drawn like the training lists (patience {proto['patience']}, at most "
-        f"{proto['epochs']} epochs), best epoch restored; device {proto['device']}.  ",
+        protocol_line(data["protocol"]["configs"], recorded.device),
         f"**{len(trained)} of {planned} planned trainings recorded**; {stopped} of {len(trained)} ended by early "
         f"stopping. Every run met the same test lists per test sampler: {'yes' if same_lists else 'NO'}. "
         f"The tables pair base and Ada by seed: {unpaired} training(s) whose twin is not recorded yet are left out.  ",
-        f"Commits: {', '.join(sorted({str(c)[:10] + (' (dirty)' if d else '') for c, d in zip(recorded.commit, recorded.dirty)}))}; "
-        f"versions {prov['versions']}; machine {prov['machine']}.\n",
+        f"Commits: {', '.join(sorted(commits))}; versions {prov['versions']}; machine {prov['machine']}; trained by "
+        f"executor(s) {', '.join(sorted(set(recorded.executor.dropna())))}.\n",
         "A quality benchmark, not a speed one: the runs shared the machine with other work, so the wall-clock "
         "seconds stored in the JSON are not training speeds.\n",
         "Each test set keeps the test users, targets and histories; only the negatives change. *Drop* = "
@@ -317,35 +412,31 @@ def write_report(json_path: Path, md_path: Path, planned: int) -> str:
 
 
 def main(argv=None) -> int:
+    from xmrec.executors import make_executor
+
     args = parse_args(argv)
-    if args.one:
-        print(json.dumps(run_one(json.loads(args.one))))
-        return 0
     command = ["python", f"benchmarks/{Path(__file__).name}", *(argv if argv is not None else sys.argv[1:])]
-    if args.report:
-        print(write_report(args.out.with_suffix(".json"), args.out.with_suffix(".md"), planned=len(plan_of(args))))
-        return 0
-    record = Record(args, command)
-    for sampler in args.train_samplers:  # prepare each training dataset once, before the children
-        prepare(sampler, args.max_seq_len)
     plan = plan_of(args)
-    missing = [p for p in plan if tuple(p[k] for k in RUN_KEYS) not in record.done()]
+    if args.report:
+        print(write_report(args.out.with_suffix(".json"), args.out.with_suffix(".md"), planned=len(plan)))
+        return 0
+    record, store = Record(args, command), run_store(args)
+    stored = {key: spec for key, spec in plan.items() if store.done(spec)}
+    missing = [spec for key, spec in plan.items() if key not in stored and key not in record.done()]
     todo = missing[: args.max_runs] if args.max_runs is not None else missing
     print(
-        f"{len(plan)} trainings planned, {len(plan) - len(missing)} recorded, {len(todo)} to run now "
-        f"({args.jobs} at a time)",
+        f"{len(plan)} trainings planned, {len(stored)} in the store {store.root}, "
+        f"{len(plan) - len(stored) - len(missing)} recorded in {record.path.name} only, {len(todo)} to train now "
+        f"({args.executor}, {args.jobs} worker(s) x {args.threads} thread(s))",
         flush=True,
     )
-    shared = {
-        k: getattr(args, k)
-        for k in ("epochs", "patience", "batch_size", "max_seq_len", "device", "threads", "test_samplers")
-    }
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        for future in [pool.submit(spawn, {**job, **shared}, record) for job in todo]:
-            future.result()
-    record.save()
-    text = write_report(record.path, args.out.with_suffix(".md"), planned=len(plan))
-    print(text)
+    executor = make_executor(args.executor, args.jobs, threads=args.threads)
+    records = executor.run([*stored.values(), *todo], store, command=command)
+    record.merge(score_records(records, store, args.test_samplers))
+    if not record.runs:
+        print(f"nothing recorded in {record.path} yet")
+        return 0
+    print(write_report(record.path, args.out.with_suffix(".md"), planned=len(plan)))
     return 0
 
 

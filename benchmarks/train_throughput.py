@@ -2,9 +2,10 @@
 
 Cases: GRU4Rec and SASRec, base and Ada, on ML-100K (L = 50, batch 256) and on the 10M-interaction
 synthetic dataset at paper scale (L = 200, batch 1024, memory-mapped and streamed as ``fit``
-streams it). Each measurement runs in a fresh process (``--worker``): it builds the model as
-``Trainer.fit`` does, trains a few warm-up steps, then times ``MEASURED_STEPS`` steps over the
-first rows of the training split. Settings compared on the same machine, in the same run:
+streams it). Each measurement runs in a fresh process (``--worker``): ``xmrec/training/timing.py``
+(loaded by its path, so that it runs the baseline commit's code too) builds the model as
+``Trainer.fit`` does, trains a few warm-up steps, then times the measured steps over the next
+rows of the training split. Settings compared on the same machine, in the same run:
 
 - ``1 process``: one process, torch's default threads (the machine's cores);
 - ``2 DDP (gloo)``: ``torchrun --nproc-per-node 2``, one thread each (the same cores);
@@ -78,6 +79,17 @@ def read_store(folder: Path):
     return ProcessedDataset(**{k: meta[k] for k in keys}, **top, **splits)
 
 
+def load_timing():
+    """``xmrec/training/timing.py`` of this tree, loaded by its path: it then trains with whichever ``xmrec``
+    is importable (``PYTHONPATH``), also an older commit's, which has no such module."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("xmrec_timing", ROOT / "xmrec" / "training" / "timing.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def worker(job: dict) -> dict:
     """One measurement in this process (under torchrun: this rank's part of it)."""
     import torch
@@ -85,39 +97,40 @@ def worker(job: dict) -> dict:
 
     import xmrec
     from xmrec.config import ModelConfig, TrainConfig
-    from xmrec.training import SplitTensors, Trainer
 
     if job["threads"]:
         torch.set_num_threads(job["threads"])
     ds = read_store(ROOT / job["folder"])
     batch, warm, steps = job["batch_size"], job["warmup"], job["steps"]
     train_cfg = TrainConfig(mode=job["mode"], batch_size=batch, device=job["device"], amp=job["amp"], seed=0)
-    trainer = Trainer(ModelConfig(name=job["model"]), train_cfg, progress=False)
-    trainer._build(ds)
-    device = trainer.device
-
-    def inputs(rows: slice):
-        split = ds.train.subset(rows)
-        if job["baseline"]:
-            return SplitTensors.from_split(split)
-        from xmrec.training.batches import StreamedSplit, model_inputs
-
-        data = StreamedSplit(split) if job["streamed"] else model_inputs(split)
-        return data.to(device) if device.type == "cuda" and isinstance(data, SplitTensors) else data
-
-    trainer._train_epoch(inputs(slice(0, warm * batch)))
-    measured = inputs(slice(warm * batch, (warm + steps) * batch))
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    _, seconds = trainer._train_epoch(measured)
+    timing = load_timing()
+    inputs = timing.tensors if job["baseline"] else streamed_inputs if job["streamed"] else resident_inputs
+    measured = slice(warm * batch, (warm + steps) * batch)
+    result = timing.time_epoch(ModelConfig(name=job["model"]), train_cfg, ds, slice(0, warm * batch), measured, inputs)
+    device = result.device
     return {
         "rank": int(os.environ.get("RANK", 0)),
-        "samples": len(measured),
-        "samples_per_s": len(measured) / seconds,
+        "samples": result.samples,
+        "samples_per_s": result.samples / result.seconds,
         "rss_peak_gb": peak_rss_kib() / 1e6,
         "cuda_peak_gb": torch.cuda.max_memory_allocated(device) / 1e9 if device.type == "cuda" else None,
         "xmrec": str(Path(xmrec.__file__).parent),
     }
+
+
+def streamed_inputs(split, device):
+    """Training rows read from the memory-mapped arrays batch by batch, as ``fit`` streams a large split."""
+    from xmrec.training.batches import StreamedSplit
+
+    return StreamedSplit(split)
+
+
+def resident_inputs(split, device):
+    """Training rows as ``fit`` holds a small split: tensors, moved to the GPU when training there."""
+    from xmrec.training.batches import SplitTensors, model_inputs
+
+    data = model_inputs(split)
+    return data.to(device) if device.type == "cuda" and isinstance(data, SplitTensors) else data
 
 
 def run(job: dict, procs: int = 1, code: Path = ROOT) -> dict:

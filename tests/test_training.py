@@ -13,8 +13,8 @@ from xmrec.cli import main
 from xmrec.config import ModelConfig, TrainConfig
 from xmrec.data.store import save
 from xmrec.metrics import evaluate
-from xmrec.runs import InMemoryData, RunSpec, RunStore, execute
 from xmrec.models import build_model
+from xmrec.runs import InMemoryData, RunSpec, RunStore, execute
 from xmrec.training import (
     Trainer,
     distributions,

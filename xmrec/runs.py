@@ -26,8 +26,8 @@ import socket
 import sys
 import warnings
 from dataclasses import asdict, dataclass, field, replace
-from functools import cached_property
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np

@@ -24,8 +24,8 @@ import pandas as pd
 from xmrec.config import ModelConfig, SamplerConfig, TrainConfig, field_docs
 from xmrec.data.sampling import SAMPLERS
 from xmrec.experiments import ADA_SWITCHES, METRICS, Experiment, RunResult, Variant, variant
-from xmrec.stats import summarize
 from xmrec.models import MODEL_NAMES
+from xmrec.stats import summarize
 from xmrec.training import MODES
 
 __all__ = ["control_for", "ConfigControls", "AblationPanel", "SAMPLER_FIELDS"]
