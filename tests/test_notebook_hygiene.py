@@ -73,9 +73,17 @@ def test_a_smoke_run_never_writes_into_the_reference_figures():
 
     assert figures_dir().name == "figures"
     assert figures_dir(smoke=True) != figures_dir() and "runs" in figures_dir(smoke=True).parts
-    for path in NOTEBOOKS:  # every notebook picks its default folder by SMOKE
+    for path in NOTEBOOKS:  # every notebook picks its default folder by SMOKE, itself or through its session
         source = "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"])
-        assert "figures_dir(smoke=SMOKE)" in source, path.name
+        assert "figures_dir(smoke=SMOKE)" in source or "NotebookSession(" in source, path.name
+    import matplotlib
+
+    from xmrec.notebook import NotebookSession
+
+    with matplotlib.rc_context():  # a session styles matplotlib for its notebook: keep that out of other tests
+        assert NotebookSession("03_x", {"SMOKE": True}).fig_dir == figures_dir(smoke=True)
+        assert NotebookSession("03_x", {"SMOKE": False}).fig_dir == figures_dir()
+        assert NotebookSession("03_x", {"SMOKE": True}).preset("teaching") == "smoke"
 
 
 def test_demo_only_runs_the_named_notebooks_in_order(monkeypatch, capsys):

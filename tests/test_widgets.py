@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from xmrec import experiments as xp
-from xmrec.config import DataConfig, ModelConfig, SamplerConfig, TrainConfig, field_docs
+from xmrec.config import ModelConfig, SamplerConfig, field_docs
 from xmrec.widgets import AblationPanel, ConfigControls, control_for
 
 
@@ -42,13 +42,19 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def panel(tmp_path_factory):
     exp = xp.Experiment(
         "synthetic",
+        preset="small-data",
+        sets=[
+            "data.max_seq_len=10",
+            "data.small_category_max_items=20",
+            "train.batch_size=128",
+            "train.epochs=1",
+            "train.patience=1",
+            "train.max_train_lists=200",
+            "train.max_eval_lists=100",
+        ],
         interactions=20_000,
-        max_seq_len=10,
-        data_cfg=DataConfig(small_category_max_items=20),
-        train=TrainConfig(batch_size=128, epochs=1, patience=1),
-        max_train_lists=200,
-        max_eval_lists=100,
         runs_dir=tmp_path_factory.mktemp("runs"),
+        data_cache=tmp_path_factory.mktemp("data"),
         progress=False,
     )
     return AblationPanel(exp, seed=3)
