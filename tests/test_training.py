@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -333,3 +334,26 @@ def test_a_memory_mapped_dataset_streams_the_same_batches_and_trains_identically
     reference = Trainer(MODEL, FAST, progress=False).fit(dataset)
     assert [h["train_loss"] for h in history] == [h["train_loss"] for h in reference]
     assert [h["gauc"] for h in history] == [h["gauc"] for h in reference]
+
+
+def test_recorded_test_metrics_change_nothing_and_match_the_restored_model(dataset):
+    """test_every_epoch records the test lists (and each test_samplers' lists) every epoch, for
+    replaying other stopping rules later; the training itself is unchanged, and the record at the
+    best epoch is what the restored model scores."""
+    from xmrec.shift_matrix import shift_test_sets
+
+    cfg = TrainConfig(epochs=3, patience=3, batch_size=64, device="cpu", seed=5)
+    plain = Trainer(MODEL, cfg, progress=False)
+    plain.fit(dataset)
+    recording = Trainer(
+        MODEL, replace(cfg, test_every_epoch=True, test_samplers=("uniform", "unpopular")), progress=False
+    )
+    recording.fit(dataset)
+    keys = ("epoch", "train_loss", "gauc", "ndcg@10", "best")
+    assert [{k: h[k] for k in keys} for h in recording.history] == [{k: h[k] for k in keys} for h in plain.history]
+    best = recording.history[recording.best_epoch - 1]
+    assert best["test_gauc"] == pytest.approx(evaluate(recording.score(dataset.test))["gauc"], abs=1e-12)
+    shifted = shift_test_sets(dataset, ("uniform", "unpopular"))
+    for kind, split in shifted.items():
+        assert best[f"test@{kind}_gauc"] == pytest.approx(evaluate(recording.score(split))["gauc"], abs=1e-12)
+    assert "test@mixer_gauc" not in best and "test@uniform_auc" not in best  # headline metrics only

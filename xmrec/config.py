@@ -166,6 +166,9 @@ class TrainConfig:
     max_train_lists: int | None = None  # train on a seeded random subset of this many training lists (None: all)
     max_eval_lists: int | None = None  # validate and test on seeded random subsets of this many lists (None: all)
     test_every_epoch: bool = False  # also record test metrics after every epoch (analysis only: they select nothing)
+    test_samplers: tuple[
+        str, ...
+    ] = ()  # with test_every_epoch: also the test instances under these samplers' negatives
 
     @property
     def stopping(self):
@@ -184,6 +187,13 @@ class TrainConfig:
         except ValueError as err:
             raise ValueError(f"TrainConfig.{err}") from None
         _whole_numbers(self, ("epochs", "patience", "batch_size", "eval_batch_size"), 1)
+        from xmrec.data.sampling import ALL_SAMPLERS
+
+        unknown = [k for k in self.test_samplers if k not in ALL_SAMPLERS]
+        if unknown:
+            raise ValueError(f"TrainConfig.test_samplers: unknown sampler(s) {unknown}; samplers: {ALL_SAMPLERS}")
+        if self.test_samplers and not self.test_every_epoch:
+            raise ValueError("TrainConfig.test_samplers only applies with test_every_epoch=true")
         for name in ("max_train_lists", "max_eval_lists"):
             if getattr(self, name) is not None:
                 _whole_numbers(self, (name,), 1)

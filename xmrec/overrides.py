@@ -128,12 +128,13 @@ def _parse(cls, name: str, text: str):
                 raise ValueError
             return text.lower() in _TRUE
         if get_origin(hint) is tuple:
-            return tuple(int(part) for part in text.split(","))
+            item = get_args(hint)[0]
+            return tuple(item(part.strip()) for part in text.split(",") if part.strip())
         return hint(text)
     except ValueError:
         expected = {
             "bool": "true or false",
-            "tuple": "comma-separated whole numbers, e.g. 1,4,1,4",
+            "tuple": "comma-separated values, e.g. 1,4,1,4 or mixer,uniform",
             "int": "a whole number",
             "float": "a number",
         }.get(_type_name(get_origin(hint) or hint))

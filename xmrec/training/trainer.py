@@ -45,6 +45,7 @@ from xmrec.training.inference import autocast, score
 from xmrec.training.stopping import best_epoch, should_stop
 
 MODES = ("base", "ada", "finetune")
+HEADLINE_METRICS = ("gauc", "ndcg@10", "hit@10", "mrr")  # what a history records of each extra test set
 Callback = Callable[[dict, "Trainer"], "bool | None"]  # after each epoch; returning True stops training
 
 
@@ -71,7 +72,8 @@ class Trainer:
 
     After ``fit``: ``model`` (best epoch restored), ``history`` (one dict per epoch: ``epoch``,
     ``train_loss``, ``train_lists``, ``seconds``, ``samples_per_s``, the validation metrics, with
-    ``TrainConfig.test_every_epoch`` the test metrics as ``test_<metric>``, and ``best``),
+    ``TrainConfig.test_every_epoch`` the test metrics as ``test_<metric>`` (and ``test@<sampler>_<metric>``
+    for each of ``test_samplers``), and ``best``),
     ``best_epoch`` and ``best_valid``. ``callbacks`` run after each epoch.
     """
 
@@ -182,6 +184,17 @@ class Trainer:
             torch.manual_seed(self.train_cfg.seed + self.world.rank + 1000 * len(self.history))
         return state["best_state"], state["stopped"]
 
+    def _analysis_tests(self, ds: ProcessedDataset) -> dict:
+        """The test lists recorded every epoch: ``test_<metric>`` on the dataset's own, and with
+        ``test_samplers`` ``test@<sampler>_<metric>`` (the headline metrics) on the same instances
+        under each sampler's negatives (``xmrec.shift_matrix``: the lists the shift matrix tests on)."""
+        from xmrec.shift_matrix import shift_test_sets
+
+        tests = {"test_": (model_inputs(ds.test), None)}
+        for kind, split in shift_test_sets(ds, self.train_cfg.test_samplers).items():
+            tests[f"test@{kind}_"] = (model_inputs(split), HEADLINE_METRICS)
+        return tests
+
     # -- loop -------------------------------------------------------------------------------
     def _train_epoch(self, data: SplitTensors | StreamedSplit) -> tuple[float, float]:
         tc, model = self.train_cfg, self.model
@@ -242,7 +255,7 @@ class Trainer:
             best_state, stopped = self._resume(self.out / "last.pt")
         self.resumed_epochs = len(self.history)
         train, valid = model_inputs(ds.train), model_inputs(ds.valid)
-        test = model_inputs(ds.test) if tc.test_every_epoch else None
+        tests = self._analysis_tests(ds) if tc.test_every_epoch else {}
         if self.device.type == "cuda":  # resident on the GPU when small: a step copies its index only
             train, valid = (d.to(self.device) if isinstance(d, SplitTensors) else d for d in (train, valid))
         bar = tqdm(total=tc.epochs, initial=len(self.history), desc=self.model.describe(), disable=not self.progress)
@@ -260,8 +273,8 @@ class Trainer:
                 "eval_seconds": time.perf_counter() - t0,
                 **metrics,
             }
-            if test is not None:  # for analysis only: the rule below reads validation metrics alone
-                record.update({f"test_{k}": v for k, v in self.evaluate(test).items()})
+            for prefix, (split, keep) in tests.items():  # for analysis only: the rule reads validation metrics alone
+                record.update({f"{prefix}{k}": v for k, v in self.evaluate(split).items() if keep is None or k in keep})
             record["best"] = best_epoch(self.history + [record], rule.valid_metric) == record["epoch"]
             self.history.append(record)
             if record["best"]:
