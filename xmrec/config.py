@@ -166,9 +166,7 @@ class TrainConfig:
     max_train_lists: int | None = None  # train on a seeded random subset of this many training lists (None: all)
     max_eval_lists: int | None = None  # validate and test on seeded random subsets of this many lists (None: all)
     test_every_epoch: bool = False  # also record test metrics after every epoch (analysis only: they select nothing)
-    test_samplers: tuple[
-        str, ...
-    ] = ()  # with test_every_epoch: also the test instances under these samplers' negatives
+    test_samplers: tuple[str, ...] = ()  # with test_every_epoch: also these samplers' test lists (shift matrix)
 
     @property
     def stopping(self):
