@@ -1,0 +1,190 @@
+"""Which stopping rule? Replay candidate rules over trainings recorded with a generous one.
+
+The trainings come from a shift-matrix record made with a long patience and, at every epoch, the
+test metrics of every test sampler's lists (they select nothing; ``xmrec.training.stopping``):
+
+    .venv/bin/python benchmarks/shift_matrix.py --patience 40 --epochs 150 \\
+        --set train.test_every_epoch=true \\
+        --set train.test_samplers=mixer,uniform,popularity,category,unpopular,other-category \\
+        --out benchmarks/results/shift_matrix_recorded
+    .venv/bin/python benchmarks/stopping_rule.py      # -> benchmarks/results/stopping_rule.{md,json}
+
+For every rule of :data:`RULES` and every recorded training, :func:`xmrec.training.stopping.replay`
+gives the epoch the rule stops at and the epoch it restores; the test metrics there are read from
+the history. A rule's *lessons* are the shift matrix's cells: per model, training sampler and test
+sampler, Ada - base test GAUC paired by seed, and each mode's drop from its matched lists. A rule
+is *stable* when the same rule with twice the patience moves no lesson by more than its seed
+spread (std over seeds of the paired values; with one seed there is no spread and stability is
+undecided). The choice is the stable rule that trains the fewest epochs in total; its lessons
+stand once the same replay with four times its patience (the certificate) keeps them too. A replay is
+valid only where the recording ran long enough for the rule to stop (``complete``), and a rule
+that the epoch cap ended did not converge: a rule with either is not stable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RECORDED = ROOT / "benchmarks" / "results" / "shift_matrix_recorded.json"
+RESULTS = ROOT / "benchmarks" / "results" / "stopping_rule"
+RULES = {  # name -> StoppingRule fields; each is also replayed with 2x its patience (stability) and 4x (certificate)
+    "patience 3": {"patience": 3},
+    "patience 10": {"patience": 10},
+    "patience 20": {"patience": 20},
+    "patience 40": {"patience": 40},
+    "patience 3 while the loss falls > 1%/epoch": {"patience": 3, "min_loss_drop": 0.01},
+}
+LESSONS = ("diff", "base_drop", "ada_drop")  # the cells of xmrec.shift_matrix.summarize that a rule must keep
+
+
+def trainings(recorded: dict) -> list[dict]:
+    """One entry per recorded training: its keys and its history (the row that carries it)."""
+    out = [r for r in recorded["runs"] if r.get("history")]
+    missing = [r["run"] for r in out if not any(k.startswith("test@") for k in r["history"][0])]
+    if missing:
+        raise SystemExit(
+            f"{len(missing)} training(s) were recorded without per-epoch test metrics of every sampler "
+            f"(train.test_every_epoch, train.test_samplers), e.g. {missing[0]}: nothing to replay"
+        )
+    return out
+
+
+def replayed(runs: list[dict], fields: dict) -> tuple[list[dict], int, int, int]:
+    """Rows (model, mode, train_sampler, test_sampler, seed, gauc) at the epoch ``fields``' rule restores,
+    the epochs it would have trained in total, how many replays ran past the recording, and how many
+    the epoch cap ended (the rule had not stopped them: not converged)."""
+    from xmrec.training.stopping import StoppingRule, replay
+
+    rule = StoppingRule(**fields)
+    rows, epochs, incomplete, capped = [], 0, 0, 0
+    for run in runs:
+        r = replay(run["history"], rule)
+        epochs += r["stopped_at"]
+        incomplete += not r["complete"] and len(run["history"]) < run["epochs"]  # the recording stopped first
+        capped += not r["complete"] and len(run["history"]) == run["epochs"]
+        for key, value in r["best"].items():
+            if key.startswith("test@") and key.endswith("_gauc"):
+                kind = key[len("test@") : -len("_gauc")]
+                keys = {k: run[k] for k in ("model", "mode", "train_sampler", "seed")}
+                rows.append({**keys, "test_sampler": kind, "gauc": value, "best_epoch": r["best_epoch"]})
+    return rows, epochs, incomplete, capped
+
+
+def lessons(rows: list[dict]):
+    """The shift matrix's cells under one rule (``xmrec.shift_matrix.summarize``)."""
+    import pandas as pd
+
+    from xmrec.shift_matrix import summarize
+
+    return summarize(pd.DataFrame(rows), "gauc").set_index(["model", "train_sampler", "test_sampler"])
+
+
+def compare(rule: dict, doubled: dict) -> dict:
+    """How far doubling the patience moves each lesson, against the seed spread of the rule's own."""
+    moved, undecided, unstable = 0.0, 0, []
+    for cell in rule.index.intersection(doubled.index):
+        for lesson in LESSONS:
+            change = abs(doubled.loc[cell, f"{lesson}_mean"] - rule.loc[cell, f"{lesson}_mean"])
+            spread = rule.loc[cell, f"{lesson}_std"]
+            moved = max(moved, change)
+            if spread != spread:  # one seed: no spread to compare with
+                undecided += 1
+            elif change > spread:
+                unstable.append(f"{'/'.join(cell)} {lesson} {change * 100:+.2f} > {spread * 100:.2f} points")
+    return {"max_change": moved, "undecided": undecided, "unstable": unstable}
+
+
+def with_patience(fields: dict, factor: int) -> dict:
+    return {**fields, "patience": fields["patience"] * factor}
+
+
+def study(runs: list[dict]) -> list[dict]:
+    """Every rule: cost, completeness, the stability of its lessons under doubled patience (the
+    choice) and under four times its patience (the certificate every recorded lesson needs)."""
+    out = []
+    for name, fields in RULES.items():
+        rows, epochs, incomplete, capped = replayed(runs, fields)
+        own = lessons(rows)
+        entry = {"rule": name, "fields": fields, "epochs": epochs, "incomplete": incomplete, "capped": capped}
+        for factor, key in ((2, "doubled"), (4, "certificate")):
+            rows_k, _, incomplete_k, capped_k = replayed(runs, with_patience(fields, factor))
+            check = compare(own, lessons(rows_k))
+            valid = not incomplete and not capped and not incomplete_k and not capped_k
+            stable = valid and not check["unstable"] and not check["undecided"]
+            entry[key] = {**check, "incomplete": incomplete_k, "capped": capped_k, "stable": stable}
+        entry["stable"] = entry["doubled"]["stable"]
+        entry["cells"] = own.reset_index().to_dict("records")
+        out.append(entry)
+    return out
+
+
+def report(result: dict) -> str:
+    """The markdown report of :func:`main`'s JSON."""
+    from xmrec.provenance import as_markdown
+
+    lines = [
+        "# Which stopping rule? Rules replayed over long recorded trainings\n",
+        as_markdown(result["provenance"]),
+        f"Recording: `{result['recorded']['file']}`, {result['recorded']['trainings']} trainings, "
+        f"{result['recorded']['seeds']} seed(s); "
+        f"recorded with patience {result['recorded']['patience']} and at most {result['recorded']['epochs']} epochs.\n",
+        "A lesson is a shift-matrix cell (Ada - base test GAUC, base drop, Ada drop; paired by seed). "
+        "*Stable*: doubling the rule's patience moves no lesson by more than its seed spread. "
+        "Points = 0.01 GAUC.\n",
+        "| rule | epochs trained (all runs) | ended by the epoch cap | replays past the recording (2x, 4x) "
+        "| largest move at 2x / 4x (points) | lessons without a spread (one seed) "
+        "| moved beyond their spread at 2x / 4x | stable at 2x | certified at 4x |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["rules"]:
+        d, c = r["doubled"], r["certificate"]
+        lines.append(
+            f"| {r['rule']} | {r['epochs']} | {r['capped']} | {d['incomplete']}, {c['incomplete']} | "
+            f"{d['max_change'] * 100:.2f} / {c['max_change'] * 100:.2f} | {d['undecided']} | "
+            f"{len(d['unstable'])} / {len(c['unstable'])} | {'yes' if d['stable'] else 'no'} | "
+            f"{'yes' if c['stable'] else 'no'} |"
+        )
+    lines.append(
+        f"\n**Choice:** {result['choice'] or 'none yet: no rule is stable on the trainings recorded so far'}\n"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    from xmrec.io import atomic_write_text
+    from xmrec.provenance import provenance
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--recorded", type=Path, default=RECORDED, help="a shift-matrix JSON recorded with long patience")
+    p.add_argument("--out", type=Path, default=RESULTS, help="results path without suffix (.json, .md)")
+    args = p.parse_args(argv)
+    recorded = json.loads(args.recorded.read_text())
+    runs = trainings(recorded)
+    rules = study(runs)
+    stable = sorted((r for r in rules if r["stable"]), key=lambda r: r["epochs"])
+    train = recorded["protocol"]["configs"]["base"]["train"]
+    result = {
+        "provenance": provenance({"recorded": str(args.recorded), "rules": RULES}, "cpu", ["python", *sys.argv]),
+        "recorded": {
+            "file": str(args.recorded.relative_to(ROOT) if args.recorded.is_relative_to(ROOT) else args.recorded),
+            "trainings": len(runs),
+            "seeds": len({r["seed"] for r in runs}),
+            "patience": train["patience"],
+            "epochs": train["epochs"],
+        },
+        "rules": rules,
+        "choice": stable[0]["rule"] if stable else None,
+    }
+    atomic_write_text(args.out.with_suffix(".json"), json.dumps(result, indent=1, default=float))
+    text = report(result)
+    atomic_write_text(args.out.with_suffix(".md"), text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
