@@ -189,6 +189,10 @@ def make_executor(
         raise ValueError(f"unknown executor {name!r}; executors: {', '.join(EXECUTORS)}")
     if scheduler and name != "dask":
         raise ValueError(f"a scheduler address ({scheduler}) needs executor 'dask', not {name!r}")
+    if scheduler and workers != 1:
+        raise ValueError(f"workers size a LocalCluster; the cluster at {scheduler} has its own (drop --workers)")
+    if EXECUTORS[name] is InProcess and workers != 1:
+        raise ValueError(f"executor {name!r} trains one run at a time: {workers} workers need 'processes' or 'dask'")
     if name == "dask":
         return Dask(workers, threads, scheduler)
     return EXECUTORS[name](workers, threads)

@@ -25,7 +25,18 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-__all__ = ["FORMAT", "MANIFEST", "file_sha256", "file_entries", "manifest_of", "check", "recover", "transaction"]
+__all__ = [
+    "FORMAT",
+    "MANIFEST",
+    "file_sha256",
+    "file_entries",
+    "manifest_of",
+    "check",
+    "recover",
+    "transaction",
+    "staging_folder",
+    "swap_in",
+]
 
 FORMAT = "xmrec-folder/1"
 MANIFEST = "MANIFEST.json"
@@ -75,11 +86,9 @@ def check(folder: str | os.PathLike, what: str, rebuild: str, *, full: bool = Fa
         )
     for name, entry in manifest["files"].items():
         file = folder / name
-        if (
-            not file.is_file()
-            or file.stat().st_size != entry["bytes"]
-            or (full and file_sha256(file) != entry["sha256"])
-        ):
+        if not file.is_file():
+            raise ValueError(f"{file} is missing ({folder / MANIFEST} lists it); rebuild it with `{rebuild}`")
+        if file.stat().st_size != entry["bytes"] or (full and file_sha256(file) != entry["sha256"]):
             raise ValueError(
                 f"{file} differs from {folder / MANIFEST} (changed or truncated); rebuild it with `{rebuild}`"
             )
@@ -129,8 +138,7 @@ def transaction(target: str | os.PathLike, *, kind: str, command=None) -> Iterat
     target = Path(target)
     for message in recover(target):
         print(f"xmrec: {message}", file=sys.stderr)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-{os.getpid()}-", dir=target.parent))
+    staging = staging_folder(target)
     try:
         yield staging
         manifest = {
@@ -141,14 +149,25 @@ def transaction(target: str | os.PathLike, *, kind: str, command=None) -> Iterat
             "written_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1))
-        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes 0700; give the folder the usual mode
-        if target.exists():
-            os.rename(target, _aside(target))
-        os.rename(staging, target)
-        shutil.rmtree(_aside(target), ignore_errors=True)
+        swap_in(staging, target)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def staging_folder(target: Path) -> Path:
+    """A new, empty staging folder beside ``target``, named for this process (:func:`recover` knows it)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-{os.getpid()}-", dir=target.parent))
+
+
+def swap_in(staging: Path, target: Path) -> None:
+    """Put the complete ``staging`` folder in place of ``target``: two renames (see the module docstring)."""
+    os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes 0700; give the folder the usual mode
+    if target.exists():
+        os.rename(target, _aside(target))
+    os.rename(staging, target)
+    shutil.rmtree(_aside(target), ignore_errors=True)
 
 
 def _umask() -> int:
