@@ -79,6 +79,8 @@ def _train(args) -> int:
                 callbacks.append(tensorboard_callback(writable_folder(args.tensorboard, "--tensorboard folder")))
             except ImportError as err:  # an optional dependency: say what to install, exit 2
                 raise ValueError(str(err)) from None
+        if cfg["train"].mode == "finetune" and cfg["train"].init is None:
+            raise ValueError("mode 'finetune' needs --init, the base checkpoint to start from")
         data = PreparedData(str(args.data))
         model = cfg["model"]
         emb = data.load().item_emb

@@ -123,13 +123,14 @@ def check_user_sets(market: str, run: pd.DataFrame, qrel: pd.DataFrame | None, k
     ranker on lists nobody can score."""
     if qrel is None:
         return
-    users = {"valid_run": set(run["userId"]), "valid_qrel": set(qrel["userId"])}
-    for there, here in (("valid_qrel", "valid_run"), ("valid_run", "valid_qrel")):
+    run_name = f"the {kind} valid_run"
+    users = {run_name: set(run["userId"]), "valid_qrel": set(qrel["userId"])}
+    for there, here in (("valid_qrel", run_name), (run_name, "valid_qrel")):
         missing = users[there] - users[here]
         if missing:
             raise ValueError(
-                f"market {market!r}: {len(missing)} of the {len(users[there])} users of {there} are not in the "
-                f"{kind} {here} (first: {sorted(missing)[0]}); the two files must list the same users"
+                f"market {market!r}: {len(missing)} of the {len(users[there])} users of {there} are not in {here} "
+                f"(first: {sorted(missing)[0]}); the two files must list the same users"
             )
 
 

@@ -191,6 +191,7 @@ def load(path: str | Path) -> ProcessedDataset:
             arrays[name] = np.load(file, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise ValueError(f"{file}: not a readable array of this dataset ({exc})") from exc
+    _check_counts(path, meta, arrays)
     splits = {s: Split(**{f.name: arrays[f"{s}.{f.name}"] for f in fields(Split)}) for s in SPLITS}
     return ProcessedDataset(
         name=meta["name"],
@@ -202,6 +203,20 @@ def load(path: str | Path) -> ProcessedDataset:
         **{k: arrays.get(k) for k in _TOP_ARRAYS},
         **splits,
     )
+
+
+def _check_counts(path: Path, meta: dict, arrays: dict) -> None:
+    """meta.json's counts against the arrays that have one row per item or user (shapes only: cheap)."""
+    rows = {"item_pop": meta["n_items"] + 1, "item_raw_ids": meta["n_items"] + 1, "user_raw_ids": meta["n_users"] + 1}
+    rows["item_cate_ptr"] = meta["n_items"] + 2
+    for name, expected in rows.items():
+        array = arrays.get(name)
+        if array is not None and len(array) != expected:
+            count = "n_users" if name.startswith("user") else "n_items"
+            raise ValueError(
+                f"{path / 'meta.json'}: {count} {meta[count]} disagrees with {ARRAYS}/{name}.npy ({len(array)} rows, "
+                f"expected {expected}); rebuild with `{rebuild_command(path)}`"
+            )
 
 
 def _json_default(o):
