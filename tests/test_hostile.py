@@ -86,6 +86,7 @@ def case_args(world: Path, tmp: Path, case: str) -> list[str]:
         "GRID": world / "grid.toml",
         "NEW": tmp / "new",
         "MISSING": tmp / "missing",
+        "HOSTILE": world,
     }
     pattern = re.compile(r"\b(" + "|".join(sorted(d, key=len, reverse=True)) + r")\b")
     return [pattern.sub(lambda m: str(d[m.group(1)]), token) for token in case.split()]
@@ -222,7 +223,14 @@ CASES = {
     # -- crossmarket ----------------------------------------------------------------------------------
     "crossmarket unknown target": ("crossmarket --target t9 --data-dir MARKETS --out NEW --smoke", r"'t9'"),
     "crossmarket missing data dir": ("crossmarket --target t1 --data-dir MISSING --out NEW --smoke", r"missing"),
-    "crossmarket out is a file": ("crossmarket --target t1 --data-dir MARKETS --out FILE --smoke", r"existing file"),
+    "crossmarket out is a file": (
+        "crossmarket --target t1 --data-dir MARKETS --out FILE --smoke",
+        r"file\.txt is a file, not a folder",
+    ),
+    "crossmarket out/target is a file": (
+        "crossmarket --target file.txt --data-dir MARKETS --out HOSTILE --smoke",
+        r"crossmarket output folder .*file\.txt is an existing file",
+    ),
     "crossmarket missing run file": (
         "crossmarket --target t1 --data-dir MARKETS --out NEW --smoke --valid-run MISSING",
         r"missing does not exist",

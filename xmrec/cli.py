@@ -174,7 +174,7 @@ def _crossmarket(args) -> int:
     from xmrec.crossmarket import CrossMarketConfig
     from xmrec.crossmarket.pipeline import run_crossmarket
 
-    writable_folder(args.out)
+    writable_folder(Path(args.out) / args.target, "crossmarket output folder")  # out/<target>, before the work
     base = CrossMarketConfig.smoke() if args.smoke else CrossMarketConfig()
     config = replace(base, ties=args.ties, protocol=args.protocol)
     result = run_crossmarket(

@@ -63,10 +63,10 @@ class SamplerConfig:
     seed: int = 2022  # numpy Generator seed
 
     def __post_init__(self):
-        from xmrec.data.sampling import SAMPLERS
+        from xmrec.data.sampling import ALL_SAMPLERS
 
-        if self.kind not in SAMPLERS:
-            raise ValueError(f"SamplerConfig.kind must be one of {SAMPLERS}, got {self.kind!r}")
+        if self.kind not in ALL_SAMPLERS:
+            raise ValueError(f"SamplerConfig.kind must be one of {ALL_SAMPLERS}, got {self.kind!r}")
         _whole_numbers(self, ("n_neg",), 1)
         _whole_numbers(self, ("max_extra_categories", "max_rounds"), 0)
         if not 0 <= self.popularity_prob <= 1:

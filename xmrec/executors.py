@@ -183,6 +183,8 @@ def make_executor(
 ) -> Executor:
     """The executor called ``name``; without a name: Dask when a scheduler or more than one worker
     is asked for (a ``LocalCluster`` without an address), else in-process."""
+    if workers < 1:
+        raise ValueError(f"an executor needs at least 1 worker, got {workers}")
     if name is None:
         name = "dask" if scheduler or workers > 1 else "inprocess"
     if name not in EXECUTORS:

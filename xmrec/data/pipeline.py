@@ -269,7 +269,9 @@ def load_or_prepare(spec: str, out: str | Path | None = None, **kwargs) -> Proce
     if out is not None:
         try:
             found = read_meta(out)
-        except (FileNotFoundError, ValueError):
+        except (FileNotFoundError, ValueError) as why:
+            if Path(out).is_dir():  # say why a cache is prepared again (interrupted, damaged, before manifests)
+                print(f"xmrec: preparing {out} again: {str(why).split('; rebuild')[0]}", file=sys.stderr)
             found = {}
         if found.get("config") == key:
             return load(out)
