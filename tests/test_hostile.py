@@ -409,3 +409,41 @@ def test_a_retrain_killed_midway_leaves_the_finished_run_whole(world, tmp_path, 
     assert done.returncode == 0, done.stderr[-2000:]
     assert "left by an interrupted write" in done.stderr
     assert not list(tmp_path.glob(".run.*")) and json.loads((run / "config.json").read_text())["epochs_run"] == 2
+
+
+@pytest.mark.skipif(__import__("xmrec.config").config.markets_dir() is None, reason="needs the real XMRec markets")
+@pytest.mark.parametrize("moment", ["valid_pred.tsv", "metrics.tsv"])
+def test_a_crossmarket_write_killed_midway_leaves_the_previous_output_whole(tmp_path, moment):
+    """A finished output folder of t1, then `crossmarket --seed 7` over it, killed while it writes its
+    new folder (its validation predictions, then its metrics): the old folder stays byte for byte."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from xmrec.config import project_root
+    from xmrec.folders import transaction
+
+    out = tmp_path / "xm"
+    with transaction(out / "t1", kind="crossmarket") as tmp:  # stands for an earlier run's output
+        (tmp / "summary.json").write_text('{"seed": 2022}')
+        (tmp / "valid_pred.tsv").write_text("userId\titemId\tscore\n")
+    before = snapshot(out)
+    cmd = [sys.executable, "-m", "xmrec", "crossmarket", "--target", "t1", "--out", str(out), "--smoke", "--seed", "7"]
+    child = subprocess.Popen(cmd, cwd=project_root(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    try:
+        while not any(s.glob(moment) for s in out.glob(".t1.staging-*")):
+            assert child.poll() is None and time.monotonic() < deadline, f"the run ended before writing {moment}"
+            time.sleep(0.001)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait()
+    assert {k: v for k, v in snapshot(out).items() if k.startswith("t1/")} == before  # beside it: the dead staging
+    from xmrec.folders import check
+
+    with pytest.warns(UserWarning, match="interrupted write"):
+        assert json.loads((out / "t1" / "summary.json").read_text()) == {"seed": 2022}
+        check(out / "t1", "crossmarket output", "python -m xmrec crossmarket --target t1")
+    assert not list(out.glob(".t1.*"))
