@@ -198,10 +198,11 @@ def test_tensorboard_without_the_package_says_what_to_install(folders, tmp_path,
 @pytest.mark.parametrize(
     "damage, message",
     [
-        ("truncate", r"arrays/train\.item_seq\.npy: not a readable array"),
-        ("remove", r"arrays/train\.item_seq\.npy: not a readable array"),
-        ("old-format", r"format_version 1, this version reads 2; prepare the dataset again"),
-        ("no-meta", r"not a complete processed xmrec dataset"),
+        ("truncate", r"arrays/train\.item_seq\.npy differs from .*MANIFEST\.json \(changed or truncated\)"),
+        ("remove", r"arrays/train\.item_seq\.npy is missing \(.*MANIFEST\.json lists it\)"),
+        ("old-format", r"meta\.json differs from .*MANIFEST\.json"),
+        ("no-meta", r"meta\.json is missing"),
+        ("no-manifest", r"not a complete processed xmrec dataset: it has no valid MANIFEST\.json"),
     ],
 )
 def test_a_damaged_dataset_folder_is_named_before_training(folders, tmp_path, capsys, damage, message):
@@ -213,8 +214,10 @@ def test_a_damaged_dataset_folder_is_named_before_training(folders, tmp_path, ca
         array.unlink()
     elif damage == "old-format":
         meta.write_text(json.dumps({**json.loads(meta.read_text()), "format_version": 1}))
-    else:
+    elif damage == "no-meta":
         meta.unlink()
+    else:
+        (data / "MANIFEST.json").unlink()
     assert main(["train", *TRAIN, "--data", str(data), "--out", str(tmp_path / "run")]) == 2
     assert re.search(message, capsys.readouterr().err)
     assert not (tmp_path / "run" / "metrics.json").exists()

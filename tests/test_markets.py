@@ -123,7 +123,9 @@ def test_missing_data_dir_named(tmp_path):
     "text, match",
     [
         (HEAD + "u1\tP1\t5\nu1\tP2\n", r"train\.tsv, line 3: 2 tab-separated fields"),
-        (HEAD + "u1\tP1\t5\nu1\tP2\tfive\n", r"train\.tsv, line 3: rating 'five' is not a number"),
+        (HEAD + "u1\tP1\t5\nu1\tP2\tfive\n", r"train\.tsv, line 3: rating 'five' is not a finite number"),
+        (HEAD + "u1\tP1\tinf\n", r"train\.tsv, line 2: rating 'inf' is not a finite number"),
+        (HEAD + "u1\tP1\t5\nu2\tP1\tnan\n", r"train\.tsv, line 3: rating 'nan' is not a finite number"),
         ("user\titem\trating\nu1\tP1\t5\n", r"train\.tsv, line 1: header"),
         ("", r"train\.tsv: file is empty"),
     ],

@@ -15,7 +15,7 @@ import pytest
 
 from xmrec.config import DataConfig, SamplerConfig, markets_dir
 from xmrec.data.process import process_interactions
-from xmrec.data.sampling import sample_negatives
+from xmrec.data.sampling import CategoryPools, sample_negatives
 from xmrec.data.store import SPLITS
 
 
@@ -197,8 +197,10 @@ def test_retry_cap_falls_back_exactly_and_impossible_lists_raise(ml100k_processe
     assert sum(f["spilled_to_catalogue"] for f in spilled.stats["sampling"]["fallback"].values()) > 0
     with pytest.raises(ValueError, match="lower SamplerConfig.n_neg"):  # no catalogue can fill this
         sampled(small, kind="uniform", n_neg=small.n_items, max_rounds=2)
-    with pytest.raises(ValueError, match="unknown sampler kind"):
+    with pytest.raises(ValueError, match="SamplerConfig.kind must be one of"):  # the config refuses it
         sampled(ml100k_processed, kind="nope")
+    with pytest.raises(ValueError, match="unknown sampler kind 'nope'"):  # and the pools, asked directly
+        CategoryPools.from_dataset(ml100k_processed, "nope")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -43,13 +43,18 @@ def _prepare(args) -> int:
     from xmrec.data.pipeline import prepare_dataset
 
     cfg, _ = _configs(args, ("data", "sampler", "embedding"), PREPARE_FLAGS)
+    kind = args.dataset.split(":", 1)[0]
+    if args.interactions is not None and kind != "synthetic":
+        raise ValueError(f"--interactions only applies to --dataset synthetic, not {args.dataset!r}")
+    if args.data_dir is not None and kind != "xmrec":
+        raise ValueError(f"--data-dir only applies to --dataset xmrec:MARKET, not {args.dataset!r}")
     writable_folder(args.out)
     ds = prepare_dataset(
         args.dataset,
         args.out,
         seed=args.seed,
         data_dir=args.data_dir,
-        interactions=args.interactions,
+        interactions=args.interactions or 100_000,
         data_cfg=cfg["data"],
         sampler_cfg=cfg["sampler"],
         emb_cfg=cfg["embedding"],
@@ -74,6 +79,8 @@ def _train(args) -> int:
                 callbacks.append(tensorboard_callback(writable_folder(args.tensorboard, "--tensorboard folder")))
             except ImportError as err:  # an optional dependency: say what to install, exit 2
                 raise ValueError(str(err)) from None
+        if cfg["train"].mode == "finetune" and cfg["train"].init is None:
+            raise ValueError("mode 'finetune' needs --init, the base checkpoint to start from")
         data = PreparedData(str(args.data))
         model = cfg["model"]
         emb = data.load().item_emb
@@ -98,6 +105,13 @@ def _grid(args) -> int:
     from xmrec.runs import RunStore
 
     if args.example:
+        given = [
+            f"--{k}" for k in ("file", "out", "data", "executor", "scheduler", "threads", "set") if getattr(args, k)
+        ]
+        if given or args.workers != 1:
+            raise ValueError(
+                f"--example prints a grid file and runs nothing: {', '.join(given) or '--workers'} not used"
+            )
         print(EXAMPLE, end="")
         return 0
     if args.file is None or args.out is None:
@@ -143,8 +157,10 @@ def _write_grid_results(path: Path, records, executor, command) -> None:
 
 
 def _evaluate(args) -> int:
+    from xmrec.config import resolve_device
     from xmrec.training import evaluate_checkpoint
 
+    resolve_device(args.device)  # a device this machine lacks is refused before any work
     if args.scores_out is not None:
         writable_file(args.scores_out, "--scores-out file")
     metrics = evaluate_checkpoint(
@@ -158,7 +174,7 @@ def _crossmarket(args) -> int:
     from xmrec.crossmarket import CrossMarketConfig
     from xmrec.crossmarket.pipeline import run_crossmarket
 
-    writable_folder(args.out)
+    writable_folder(Path(args.out) / args.target, "crossmarket output folder")  # out/<target>, before the work
     base = CrossMarketConfig.smoke() if args.smoke else CrossMarketConfig()
     config = replace(base, ties=args.ties, protocol=args.protocol)
     result = run_crossmarket(
@@ -329,7 +345,7 @@ def _add_prepare(sub) -> None:
         help="folder holding the XMRec market folders (default: XMREC_MARKETS_DIR or ../shared)",
     )
     s.add_argument(
-        "--interactions", type=int, default=100_000, help="synthetic: number of interactions (default: 100000)"
+        "--interactions", type=int, default=None, help="synthetic only: number of interactions (default: 100000)"
     )
     s.add_argument("--max-seq-len", type=int, default=None, help=_doc("data.max_seq_len"))
     _add_config_options(s, ("data", "sampler", "embedding"))
@@ -466,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError) as exc:  # bad input, missing or unreadable files, permissions
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc  # str(KeyError) adds quotes
         print(f"error: {message}", file=sys.stderr)
         return 2

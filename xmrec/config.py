@@ -22,6 +22,7 @@ __all__ = [
     "markets_dir",
     "parity_dir",
     "resolve_device",
+    "parse_device",
     "asdict",
     "replace",
     "field_docs",
@@ -62,6 +63,10 @@ class SamplerConfig:
     seed: int = 2022  # numpy Generator seed
 
     def __post_init__(self):
+        from xmrec.data.sampling import ALL_SAMPLERS
+
+        if self.kind not in ALL_SAMPLERS:
+            raise ValueError(f"SamplerConfig.kind must be one of {ALL_SAMPLERS}, got {self.kind!r}")
         _whole_numbers(self, ("n_neg",), 1)
         _whole_numbers(self, ("max_extra_categories", "max_rounds"), 0)
         if not 0 <= self.popularity_prob <= 1:
@@ -185,6 +190,11 @@ class TrainConfig:
         except ValueError as err:
             raise ValueError(f"TrainConfig.{err}") from None
         _whole_numbers(self, ("epochs", "patience", "batch_size", "eval_batch_size"), 1)
+        if self.device != "auto":
+            try:
+                parse_device(self.device)
+            except ValueError as err:
+                raise ValueError(f"TrainConfig.{err}") from None
         from xmrec.data.sampling import ALL_SAMPLERS
 
         unknown = [k for k in self.test_samplers if k not in ALL_SAMPLERS]
@@ -257,13 +267,32 @@ def parity_dir() -> Path | None:
 
 
 def resolve_device(device: str = "auto"):
-    """``"auto"`` picks cuda, then mps, then cpu; any other string is passed to ``torch.device``."""
+    """``"auto"`` picks cuda, then mps, then cpu; any other string must name a torch device this
+    machine has (a ValueError in one sentence otherwise: never a traceback after the work began)."""
     import torch
 
-    if device != "auto":
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    found = parse_device(device)
+    if found.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r}: this machine has no CUDA device (use auto or cpu)")
+    if found.type == "cuda" and found.index is not None and found.index >= torch.cuda.device_count():
+        raise ValueError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    mps = getattr(torch.backends, "mps", None)
+    if found.type == "mps" and (mps is None or not mps.is_available()):
+        raise ValueError(f"device {device!r}: this machine has no Apple GPU (use auto or cpu)")
+    return found
+
+
+def parse_device(device: str):
+    """``device`` as a ``torch.device``; a ValueError naming the accepted forms if it is not one."""
+    import torch
+
+    try:
         return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device {device!r} is not a device: use auto, cpu, cuda, cuda:N or mps") from None

@@ -183,12 +183,18 @@ def make_executor(
 ) -> Executor:
     """The executor called ``name``; without a name: Dask when a scheduler or more than one worker
     is asked for (a ``LocalCluster`` without an address), else in-process."""
+    if workers < 1:
+        raise ValueError(f"an executor needs at least 1 worker, got {workers}")
     if name is None:
         name = "dask" if scheduler or workers > 1 else "inprocess"
     if name not in EXECUTORS:
         raise ValueError(f"unknown executor {name!r}; executors: {', '.join(EXECUTORS)}")
     if scheduler and name != "dask":
         raise ValueError(f"a scheduler address ({scheduler}) needs executor 'dask', not {name!r}")
+    if scheduler and workers != 1:
+        raise ValueError(f"workers size a LocalCluster; the cluster at {scheduler} has its own (drop --workers)")
+    if EXECUTORS[name] is InProcess and workers != 1:
+        raise ValueError(f"executor {name!r} trains one run at a time: {workers} workers need 'processes' or 'dask'")
     if name == "dask":
         return Dask(workers, threads, scheduler)
     return EXECUTORS[name](workers, threads)

@@ -48,18 +48,21 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 
 def writable_folder(path: str | os.PathLike, what: str = "output folder") -> Path:
-    """Create ``path`` if needed and prove a file can be written there, before any work starts:
-    a clear error naming the path (not a traceback after the computation)."""
+    """Prove, before any work starts, that ``path`` can be written as a folder: an existing folder, or
+    a new one under a writable folder. Creates nothing (a refused command leaves no trace); a clear
+    error naming the path otherwise (not a traceback after the computation)."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ValueError(f"{what} {path} is an existing file, not a folder")
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise ValueError(f"{what} {path}: {existing} is a file, not a folder")
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-check.", dir=path)
+        fd, probe = tempfile.mkstemp(prefix=".write-check.", dir=existing)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise ValueError(f"{what} {path} is not writable ({exc.strerror})") from None
+        raise ValueError(f"{what} {path} is not writable ({existing}: {exc.strerror})") from None
     return path
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import socket
 import sys
 import warnings
@@ -34,6 +35,7 @@ import numpy as np
 
 from xmrec.config import DataConfig, EmbeddingConfig, ModelConfig, SamplerConfig, TrainConfig, data_dir
 from xmrec.data.store import ProcessedDataset, Split
+from xmrec.folders import file_entries, file_sha256, recover, staging_folder, swap_in
 from xmrec.io import atomic_path, atomic_write_text
 from xmrec.metrics import evaluate
 
@@ -68,17 +70,6 @@ LEGACY_DONE = "test_metrics.json"  # the last file of a run folder before the ru
 def digest(obj) -> str:
     """16 hex digits of sha256 over ``obj`` as sorted JSON."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes (hex)."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -347,17 +338,30 @@ class RunStore:
             reused=True,
         )
 
-    def begin(self, spec: RunSpec) -> Path:
-        """The run's folder, created. A manifest left there by another spec (``single``: a run
-        resumed with more epochs) stays until :meth:`commit` replaces it; if the run dies first, the
-        files it changed no longer match that manifest and :meth:`load` says so."""
+    def begin(self, spec: RunSpec, *, in_place: bool = False) -> Path:
+        """Where ``spec`` trains. A store folder trains in place (an interrupted run resumes from its
+        ``last.pt``; until it is done it holds no manifest and no result files). In a ``single``
+        store that holds a finished run (of another spec: say, fewer epochs), the run trains in a
+        staging copy of it, swapped in by :meth:`commit`: killed before, the finished run is intact
+        (``in_place``: not under DDP, where every rank must read the same folder)."""
         folder = self.folder(spec)
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+        for message in recover(folder):
+            print(f"xmrec: {message}", file=sys.stderr)
+        if in_place or not (self.single and (folder / MANIFEST).is_file()):
+            folder.mkdir(parents=True, exist_ok=True)
+            for name in (MANIFEST, *RESULT_FILES[1:]):  # result files of no finished run: never left to disagree
+                (folder / name).unlink(missing_ok=True)
+            return folder
+        staging = staging_folder(folder)
+        for name in ("last.pt", "checkpoint.pt"):
+            if (folder / name).is_file():
+                shutil.copy2(folder / name, staging / name)
+        return staging
 
-    def commit(self, spec: RunSpec, record: RunRecord) -> None:
-        """Write the result files, then the manifest last: from here on the run is done."""
-        folder = self.folder(spec)
+    def commit(self, spec: RunSpec, record: RunRecord, trained_in: Path) -> None:
+        """Write the result files into ``trained_in``, then the manifest last (from here on the run is
+        done), and swap a staging folder in for the run's folder."""
+        folder = trained_in
         atomic_write_text(
             folder / "config.json", json.dumps({**record.summary, "provenance": record.provenance}, indent=2)
         )
@@ -371,13 +375,14 @@ class RunStore:
             "format": RUN_FORMAT,
             "digest": spec.digest(),
             "label": spec.label,
-            "files": {
-                n: {"bytes": (folder / n).stat().st_size, "sha256": file_sha256(folder / n)} for n in RESULT_FILES
-            },
+            "files": file_entries(folder, RESULT_FILES),
             "command": record.provenance.get("command"),
             "written_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
         }
         atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=2))
+        if folder != self.folder(spec):
+            swap_in(folder, self.folder(spec))
+        record.folder = self.folder(spec)
 
     def _warn_legacy(self) -> None:
         """Say once that run folders of the layout before the run layer are not read (they must be retrained)."""
@@ -421,9 +426,21 @@ def execute(
         if store is None or not store.done(base):
             raise ValueError(f"fine-tune {spec.label!r} starts from its base run, which is not done: train it first")
         train = replace(train, init=str(store.folder(base) / "checkpoint.pt"))
+    from xmrec.training import distributed
+
     ds = spec.dataset(store.data_cache if store is not None else None, progress)
-    folder = store.begin(spec) if store is not None else None
+    world = distributed.setup(train.device)
+    folder = store.begin(spec, in_place=world.distributed) if store is not None else None
     trainer = Trainer(spec.model, train, out=folder, progress=progress, callbacks=callbacks)
+    try:
+        return _train(spec, store, trainer, ds, folder, progress, executor, command)
+    finally:
+        if store is not None and folder != store.folder(spec) and folder.exists():  # a staging copy, not swapped in
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _train(spec, store, trainer, ds, folder, progress, executor, command) -> RunRecord:
+    """The training of :func:`execute`, its record, and (rank 0) its files committed."""
     history = trainer.fit(ds, resume=True)
     if trainer.resumed_epochs and trainer.world.main and progress:
         print(
@@ -444,7 +461,7 @@ def execute(
     )
     if store is not None:
         if trainer.world.main:
-            store.commit(spec, record)
+            store.commit(spec, record, folder)
         trainer.world.barrier()  # the files exist on return, on every rank
     return record
 

@@ -112,7 +112,26 @@ def with_runs(
             valid_run, kinds["valid"] = sample_run(market, n_candidates, seed), SAMPLED
     if test_run is None:
         test_run = market.test_run
+    if kinds["valid"] != SAMPLED:
+        check_user_sets(market.name, valid_run, market.valid_qrel, kinds["valid"])
     return replace(market, valid_run=valid_run, test_run=test_run), kinds
+
+
+def check_user_sets(market: str, run: pd.DataFrame, qrel: pd.DataFrame | None, kind: str) -> None:
+    """Refuse a validation run whose users are not exactly valid_qrel's: a user without a list would
+    leave the figure over fewer users than it claims, and a list without a label would train the
+    ranker on lists nobody can score."""
+    if qrel is None:
+        return
+    run_name = f"the {kind} valid_run"
+    users = {run_name: set(run["userId"]), "valid_qrel": set(qrel["userId"])}
+    for there, here in (("valid_qrel", run_name), (run_name, "valid_qrel")):
+        missing = users[there] - users[here]
+        if missing:
+            raise ValueError(
+                f"market {market!r}: {len(missing)} of the {len(users[there])} users of {there} are not in {here} "
+                f"(first: {sorted(missing)[0]}); the two files must list the same users"
+            )
 
 
 def candidates_for(data: CrossMarketData, stage: str, kind: str) -> Candidates | None:

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -25,7 +26,7 @@ import pandas as pd
 
 from xmrec.config import resolve_device
 from xmrec.data.markets import Market, list_markets, load_market, read_run
-from xmrec.io import atomic_path, atomic_write_text
+from xmrec.folders import transaction
 from xmrec.provenance import provenance
 
 from .augment import heldout_lists
@@ -231,21 +232,20 @@ def _predictions(data, cands: dict[str, Candidates], submitted: RankerResult) ->
 
 
 def write_outputs(result: CrossMarketResult, out: str | Path) -> list[Path]:
-    """Write predictions, metrics, importances and the summary under ``out/<target>/``."""
+    """Write predictions, metrics, importances and the summary under ``out/<target>/``, as one
+    transaction (:mod:`xmrec.folders`): the previous folder stays whole until the new one is."""
     folder = Path(out) / result.target
-    paths = [write_predictions(pred, folder / PRED_FILES[stage]) for stage, pred in result.predictions.items()]
-    with atomic_path(folder / "metrics.tsv") as tmp:
-        result.metrics.to_csv(tmp, sep="\t", index=False, float_format="%.6f")
-    paths.append(folder / "metrics.tsv")
-    for objective, ranker in result.rankers.items():
-        path = folder / f"importance_{objective}.tsv"
-        with atomic_path(path) as tmp:
-            ranker.importance.to_csv(tmp, sep="\t", index=False, float_format="%.4f")
-        paths.append(path)
-    record = provenance(asdict(result.config), str(resolve_device(result.config.device)))
-    atomic_write_text(folder / "summary.json", json.dumps({**result.summary(), "provenance": record}, indent=2))
-    paths.append(folder / "summary.json")
-    return paths
+    with transaction(folder, kind="crossmarket", command=sys.argv) as tmp:
+        names = [write_predictions(pred, tmp / PRED_FILES[stage]).name for stage, pred in result.predictions.items()]
+        result.metrics.to_csv(tmp / "metrics.tsv", sep="\t", index=False, float_format="%.6f")
+        names.append("metrics.tsv")
+        for objective, ranker in result.rankers.items():
+            ranker.importance.to_csv(tmp / f"importance_{objective}.tsv", sep="\t", index=False, float_format="%.4f")
+            names.append(f"importance_{objective}.tsv")
+        record = provenance(asdict(result.config), str(resolve_device(result.config.device)))
+        (tmp / "summary.json").write_text(json.dumps({**result.summary(), "provenance": record}, indent=2))
+        names.append("summary.json")
+    return [folder / name for name in names]
 
 
 def run_crossmarket(

@@ -17,6 +17,7 @@ import gzip
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from xmrec.config import markets_dir
@@ -127,10 +128,10 @@ def read_interactions(path: str | Path) -> pd.DataFrame:
         items.append(i)
         ratings.append(r)
     rating = pd.to_numeric(pd.Series(ratings, dtype=object), errors="coerce")
-    bad = rating.isna().to_numpy().nonzero()[0]
+    bad = (~np.isfinite(rating.to_numpy(dtype=np.float64, na_value=np.nan))).nonzero()[0]
     if len(bad):
         k = int(bad[0])
-        raise ValueError(f"{path}, line {k + 2}: rating {ratings[k]!r} is not a number")
+        raise ValueError(f"{path}, line {k + 2}: rating {ratings[k]!r} is not a finite number")
     return pd.DataFrame({"userId": users, "itemId": items, "rating": rating.astype("float64").to_numpy()})
 
 

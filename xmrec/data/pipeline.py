@@ -18,13 +18,15 @@ Dataset specs (:data:`DATASET_SPECS`):
 ``seed`` seeds everything (the sampler, word2vec, the synthetic generator); it overrides the
 seeds of the configs given. With ``out`` the dataset is saved to ``out/`` (``arrays/*.npy`` +
 ``meta.json``, see :mod:`xmrec.data.store`) and exported to the original layout in
-``out/original/`` (:mod:`xmrec.data.export`); ``meta.json`` is written last, so a folder without
-it is an incomplete write.
+``out/original/`` (:mod:`xmrec.data.export`), the whole folder as one transaction
+(:mod:`xmrec.folders`): ``MANIFEST.json`` is written last, and the previous folder stays usable until
+the new one is complete.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
@@ -36,10 +38,9 @@ from tqdm.auto import tqdm
 
 from xmrec.config import DataConfig, EmbeddingConfig, SamplerConfig, markets_dir
 from xmrec.data.embeddings import train_item_embeddings
-from xmrec.data.export import export_original
 from xmrec.data.process import process_interactions
 from xmrec.data.sampling import sample_negatives
-from xmrec.data.store import ARRAYS, FORMAT_VERSION, ProcessedDataset, load, save
+from xmrec.data.store import ProcessedDataset, load, read_meta, save
 
 __all__ = [
     "DATASET_SPECS",
@@ -250,34 +251,29 @@ def _stage(bar: tqdm, name: str):
 
 
 def write_dataset(ds: ProcessedDataset, out: str | Path, original: bool = True) -> Path:
-    """Save ``ds`` to ``out/`` and (with ``original``) export the original layout to ``out/original/``.
-
-    ``out/meta.json`` is removed first and written last: until it exists again the folder reads
-    as incomplete (:func:`xmrec.data.store.load` refuses it). Temporary files left by an earlier,
-    interrupted write (``.*.tmp``) are removed: one writer per folder at a time.
-    """
-    out = Path(out)
-    (out / "meta.json").unlink(missing_ok=True)
-    (out / "arrays.npz").unlink(missing_ok=True)  # store format 1's single file
-    for stale in [*out.glob(".*.tmp"), *(out / ARRAYS).glob(".*.tmp"), *(out / "original").glob(".*.tmp")]:
-        stale.unlink(missing_ok=True)
-    if original:
-        export_original(ds, out / "original")
-    return save(ds, out)
+    """Save ``ds`` to ``out/`` (with ``original`` the original layout in ``out/original/`` too), as
+    one transaction: until the new folder is complete, the previous one stays usable."""
+    return save(ds, out, original=original, command=sys.argv)
 
 
 def load_or_prepare(spec: str, out: str | Path | None = None, **kwargs) -> ProcessedDataset:
     """:func:`prepare_dataset`, unless the same run was done already.
 
-    With ``out``: loads ``out/`` when its ``meta.json`` records the same :func:`run_config`.
+    With ``out``: loads ``out/`` when it is a complete dataset (a valid manifest) whose ``meta.json``
+    records the same :func:`run_config`; otherwise (another config, an interrupted write, a cache
+    from before manifests) prepares it again.
     Without: reuses a dataset prepared earlier in this process (the same object: do not mutate
     it). A changed ``tsv:`` input file with the same path is not detected: delete ``out/``.
     """
     key = run_config(spec, **{k: v for k, v in kwargs.items() if k not in ("progress", "original")})
     if out is not None:
-        meta = Path(out) / "meta.json"
-        found = json.loads(meta.read_text()) if meta.is_file() else {}
-        if found.get("config") == key and found.get("format_version") == FORMAT_VERSION:
+        try:
+            found = read_meta(out)
+        except (FileNotFoundError, ValueError) as why:
+            if Path(out).is_dir():  # say why a cache is prepared again (interrupted, damaged, before manifests)
+                print(f"xmrec: preparing {out} again: {str(why).split('; rebuild')[0]}", file=sys.stderr)
+            found = {}
+        if found.get("config") == key:
             return load(out)
         return prepare_dataset(spec, out, **kwargs)
     text = json.dumps(key, sort_keys=True)

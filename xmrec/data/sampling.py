@@ -185,9 +185,8 @@ def _repeated(neg: np.ndarray) -> np.ndarray:
 def sample_split(
     split: Split, pools: CategoryPools, cfg: SamplerConfig, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
-    """Negatives of one split: ``(neg_items [n, n_neg], neg_pool, neg_n_cates, fallback counts)``."""
-    if cfg.kind not in ALL_SAMPLERS:
-        raise ValueError(f"unknown sampler kind {cfg.kind!r}; expected one of {ALL_SAMPLERS}")
+    """Negatives of one split: ``(neg_items [n, n_neg], neg_pool, neg_n_cates, fallback counts)``
+    (``cfg.kind`` is one of ``ALL_SAMPLERS``: ``SamplerConfig`` checks it)."""
     n = len(split)
     neg = np.zeros((n, cfg.n_neg), np.int64)
     pool_flag, n_cates = np.zeros(n, np.int8), np.zeros(n, np.int8)

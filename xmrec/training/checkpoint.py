@@ -67,8 +67,9 @@ def read_checkpoint(path: str | Path) -> dict:
         raise FileNotFoundError(f"{path}: no such checkpoint")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a truncated or foreign file
-        raise ValueError(f"{path}: not a readable xmrec checkpoint ({exc})") from exc
+    except Exception as exc:  # a truncated or foreign file: torch's first line says what it saw
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{path}: not a readable xmrec checkpoint ({first[:160]})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path}: not an xmrec ranker checkpoint (format {FORMAT!r} expected)")
     return payload

@@ -107,7 +107,14 @@ class Trainer:
         torch.manual_seed(tc.seed)
         model = build_model(cfg, ds.n_items, ds.n_users, item_emb=ds.item_emb)
         if tc.mode == "finetune":
-            self.init_description = load_base_weights(model, read_checkpoint(tc.init), str(tc.init))
+            payload = read_checkpoint(tc.init)
+            ids = payload.get("fingerprints", {}).get("ids")
+            if ids is not None and ids != ds.fingerprint(()):
+                raise ValueError(
+                    f"--init {tc.init} was trained on another dataset (id-space fingerprint {ids}, this dataset's "
+                    f"{ds.fingerprint(())}): its item and user rows would mean other items and users"
+                )
+            self.init_description = load_base_weights(model, payload, str(tc.init))
             if tc.freeze:
                 for name, p in model.named_parameters():
                     p.requires_grad_(name.startswith("ada."))
@@ -255,6 +262,8 @@ class Trainer:
             best_state, stopped = self._resume(self.out / "last.pt")
         self.resumed_epochs = len(self.history)
         train, valid = model_inputs(ds.train), model_inputs(ds.valid)
+        for name, data in (("train", train), ("valid", valid), ("test", model_inputs(ds.test))):
+            data.check_ids(ds.n_items, ds.n_users, f"dataset {ds.name!r}, {name} split")  # before any work
         tests = self._analysis_tests(ds) if tc.test_every_epoch else {}
         if self.device.type == "cuda":  # resident on the GPU when small: a step copies its index only
             train, valid = (d.to(self.device) if isinstance(d, SplitTensors) else d for d in (train, valid))
