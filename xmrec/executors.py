@@ -20,6 +20,7 @@ better as several runs than as threads of one).
 from __future__ import annotations
 
 import json
+import tempfile
 import uuid
 from collections.abc import Sequence
 
@@ -148,7 +149,15 @@ class Dask(Executor):
             ) from None
         if self.scheduler:
             return Client(self.scheduler, timeout="20s"), None
-        cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        # a scratch folder of its own: clusters of other processes purge a shared one's worker folders
+        self._scratch = tempfile.TemporaryDirectory(prefix="xmrec-dask-")
+        cluster = LocalCluster(
+            n_workers=self.workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            local_directory=self._scratch.name,
+        )
         return Client(cluster), cluster
 
     def _train(self, todo, store, progress, command) -> None:
@@ -173,6 +182,7 @@ class Dask(Executor):
             client.close()
             if cluster is not None:
                 cluster.close()
+                self._scratch.cleanup()
 
 
 EXECUTORS = {"inprocess": InProcess, "local": InProcess, "processes": Processes, "dask": Dask}
