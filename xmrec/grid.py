@@ -82,14 +82,17 @@ def specs_of(grid: dict, *, data: str | Path | None = None, sets=()) -> list[Run
     """Every run of ``grid`` for every seed, in file order, seed by seed. ``sets`` (the command
     line's ``--set``) apply to every run, after the file's; ``data`` replaces the file's dataset."""
     preset, seed = grid.get("preset", "small-data"), grid.get("data_seed", 2022)
+    # one prepared dataset for every run: read (and fingerprinted, for the digests) once
+    prepared = PreparedData(str(data), seed) if data is not None else None
+    width = _table_width(prepared) if prepared is not None else None
     specs = []
     for s in grid.get("seeds", [2022]):
         for run in grid["runs"]:
             given = [*grid.get("set", []), *run.get("set", []), *sets]
             cfg = preset_configs(preset, run["mode"], given)
             train = replace(cfg["train"], mode=run["mode"], freeze=bool(run.get("freeze", False)), seed=s)
-            if data is not None:
-                source = PreparedData(str(data), seed)
+            if prepared is not None:
+                source = prepared
             else:
                 extra = {"interactions": grid["interactions"]} if "interactions" in grid else {}
                 source = DataRecipe(
@@ -97,14 +100,12 @@ def specs_of(grid: dict, *, data: str | Path | None = None, sets=()) -> list[Run
                 )
             model = replace(cfg["model"], name=run["model"])
             if not any(text.strip().startswith("model.dim") for text in given):  # d follows the word2vec table
-                model = replace(model, dim=_table_width(source, cfg["embedding"].dim))
+                model = replace(model, dim=width or cfg["embedding"].dim)
             specs.append(RunSpec(source, model, train, run.get("label", ""), True))
     return specs
 
 
-def _table_width(source, recipe_dim: int) -> int:
-    """The width of the word2vec table the runs read (a prepared folder's, or the recipe's)."""
-    if isinstance(source, PreparedData):
-        emb = source.load().item_emb
-        return int(emb.shape[1]) if emb is not None else recipe_dim
-    return recipe_dim
+def _table_width(prepared: PreparedData) -> int | None:
+    """The width of a prepared folder's word2vec table (None: it has none)."""
+    emb = prepared.load().item_emb
+    return int(emb.shape[1]) if emb is not None else None
