@@ -37,8 +37,10 @@ RULES = {  # name -> StoppingRule fields; each is also replayed with 2x its pati
     "patience 20": {"patience": 20},
     "patience 40": {"patience": 40},
     "patience 3 while the loss falls > 1%/epoch": {"patience": 3, "min_loss_drop": 0.01},
+    "160,000 lists since the best (10 full ML-100K epochs)": {"patience_lists": 160_000},
 }
 LESSONS = ("diff", "base_drop", "ada_drop")  # the cells of xmrec.shift_matrix.summarize that a rule must keep
+KEYS = ("model", "mode", "train_sampler", "seed")  # what names a training of the recording
 
 
 def trainings(recorded: dict) -> list[dict]:
@@ -53,24 +55,19 @@ def trainings(recorded: dict) -> list[dict]:
     return out
 
 
-def replayed(runs: list[dict], fields: dict) -> tuple[list[dict], int, int, int]:
-    """Rows (model, mode, train_sampler, test_sampler, seed, gauc) at the epoch ``fields``' rule restores,
-    the epochs it would have trained in total, how many replays ran past the recording, and how many
-    the epoch cap ended (the rule had not stopped them: not converged)."""
-    from xmrec.training.stopping import StoppingRule, replay
+def replayed(runs: list[dict], rule) -> tuple[list[dict], int, int, int]:
+    """Rows (``xmrec.converged.replayed_rows``) at the epoch ``rule`` restores, the epochs it would have
+    trained in total, how many replays ran past the recording, and how many the epoch cap ended (the
+    rule had not stopped them: not converged)."""
+    from xmrec.converged import replayed_rows
 
-    rule = StoppingRule(**fields)
-    rows, epochs, incomplete, capped = [], 0, 0, 0
+    rows = replayed_rows(runs, rule, KEYS)
+    epochs, incomplete, capped = 0, 0, 0
     for run in runs:
-        r = replay(run["history"], rule)
-        epochs += r["stopped_at"]
-        incomplete += not r["complete"] and len(run["history"]) < run["epochs"]  # the recording stopped first
-        capped += not r["complete"] and len(run["history"]) == run["epochs"]
-        for key, value in r["best"].items():
-            if key.startswith("test@") and key.endswith("_gauc"):
-                kind = key[len("test@") : -len("_gauc")]
-                keys = {k: run[k] for k in ("model", "mode", "train_sampler", "seed")}
-                rows.append({**keys, "test_sampler": kind, "gauc": value, "best_epoch": r["best_epoch"]})
+        first = next(r for r in rows if r["run"] == run["run"])
+        epochs += first["epochs_run"]
+        incomplete += not first["complete"] and len(run["history"]) < run["epochs"]  # the recording stopped first
+        capped += not first["complete"] and len(run["history"]) == run["epochs"]
     return rows, epochs, incomplete, capped
 
 
@@ -83,35 +80,36 @@ def lessons(rows: list[dict]):
     return summarize(pd.DataFrame(rows), "gauc").set_index(["model", "train_sampler", "test_sampler"])
 
 
-def compare(rule: dict, doubled: dict) -> dict:
+def compare(rule, doubled) -> dict:
     """How far doubling the patience moves each lesson, against the seed spread of the rule's own."""
-    moved, undecided, unstable = 0.0, 0, []
-    for cell in rule.index.intersection(doubled.index):
-        for lesson in LESSONS:
-            change = abs(doubled.loc[cell, f"{lesson}_mean"] - rule.loc[cell, f"{lesson}_mean"])
-            spread = rule.loc[cell, f"{lesson}_std"]
-            moved = max(moved, change)
-            if spread != spread:  # one seed: no spread to compare with
-                undecided += 1
-            elif change > spread:
-                unstable.append(f"{'/'.join(cell)} {lesson} {change * 100:+.2f} > {spread * 100:.2f} points")
-    return {"max_change": moved, "undecided": undecided, "unstable": unstable}
+    from xmrec.converged import cell_moves
 
-
-def with_patience(fields: dict, factor: int) -> dict:
-    return {**fields, "patience": fields["patience"] * factor}
+    moves = cell_moves(rule, doubled, LESSONS)
+    moved = moves[moves.holds == False]  # noqa: E712 (None: one seed, undecided)
+    return {
+        "max_change": float(moves.move.max()) if len(moves) else 0.0,
+        "undecided": int(moves.holds.isna().sum()),
+        "unstable": [
+            f"{'/'.join(m.cell)} {m.lesson} {m.move * 100:+.2f} > {m.spread * 100:.2f} points"
+            for m in moved.itertuples()
+        ],
+    }
 
 
 def study(runs: list[dict]) -> list[dict]:
     """Every rule: cost, completeness, the stability of its lessons under doubled patience (the
     choice) and under four times its patience (the certificate every recorded lesson needs)."""
+    from xmrec.converged import with_patience
+    from xmrec.training.stopping import StoppingRule
+
     out = []
     for name, fields in RULES.items():
-        rows, epochs, incomplete, capped = replayed(runs, fields)
+        rule = StoppingRule(**fields)
+        rows, epochs, incomplete, capped = replayed(runs, rule)
         own = lessons(rows)
         entry = {"rule": name, "fields": fields, "epochs": epochs, "incomplete": incomplete, "capped": capped}
         for factor, key in ((2, "doubled"), (4, "certificate")):
-            rows_k, _, incomplete_k, capped_k = replayed(runs, with_patience(fields, factor))
+            rows_k, _, incomplete_k, capped_k = replayed(runs, with_patience(rule, factor))
             check = compare(own, lessons(rows_k))
             valid = not incomplete and not capped and not incomplete_k and not capped_k
             stable = valid and not check["unstable"] and not check["undecided"]
