@@ -24,6 +24,7 @@ import pandas as pd
 from xmrec.training.stopping import StoppingRule, replay
 
 __all__ = [
+    "RECORDING_SETS",
     "CERTIFICATE_FACTOR",
     "METRICS",
     "with_patience",
@@ -32,6 +33,12 @@ __all__ = [
     "cell_moves",
 ]
 
+RECORDING_SETS = (  # over any preset: train long, and keep every epoch's test metrics under every sampler
+    "train.patience=40",
+    "train.epochs=150",
+    "train.test_every_epoch=true",
+    "train.test_samplers=mixer,uniform,popularity,category,unpopular,other-category",
+)
 CERTIFICATE_FACTOR = 4  # the certificate replays the rule with this many times its patience
 METRICS = ("gauc", "ndcg@10", "hit@10", "mrr")  # the test metrics recorded per sampler at every epoch
 

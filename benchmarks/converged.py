@@ -1,0 +1,362 @@
+"""Converged results: each long recording read under a preset's stopping rule, with its certificate.
+
+A recording (``shift_matrix.py`` or ``ablation.py`` run with ``xmrec.converged.RECORDING_SETS``)
+keeps every epoch's validation and test metrics. This script replays the stopping rule of a preset
+over every history (``xmrec.converged``): the test metrics at the epoch that rule restores. The same
+replay with four times the rule's patience is the certificate: every lesson (a difference paired by
+seed) is given with its spread over seeds and how far the certificate moves it; it *holds* when the
+move is within the spread. The rule comes from the preset (protocols live in presets); the report
+says whether it is the one ``benchmarks/results/stopping_rule.json`` chose.
+
+Studies (``--study``), each from ``benchmarks/results/<recorded>.json`` to ``<out>.{json,md}``:
+
+- ``shift``: the shift matrix (GRU4Rec and SASRec, base and Ada, trained on mixer and uniform, tested
+  under six samplers): ``shift_matrix_recorded`` -> ``shift_matrix``;
+- ``seven``: the paper's main-table protocol, seven models on matched mixer lists:
+  ``seven_models_recorded`` -> ``seven_models``;
+- ``ablation``: notebook 06's variants on its teaching set: ``ablation_recorded`` -> ``ablation``.
+
+    .venv/bin/python benchmarks/converged.py --study shift
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+CHOICE = RESULTS / "stopping_rule.json"
+PAPER = {"GRU4Rec": ("ML-10M", 0.9187, 0.9279)}  # Ada-Ranker paper, test GAUC base -> Ada (end-to-end)
+
+
+@dataclass(frozen=True)
+class Study:
+    recorded: str  # the recording's results name
+    out: str  # the converged results' name
+    preset: str  # whose stopping rule is replayed
+    keys: tuple  # what names a training
+    arm: str  # the column that tells the runs compared within a model ("mode", or "variant")
+
+
+STUDIES = {
+    "shift": Study(
+        "shift_matrix_recorded", "shift_matrix", "small-data", ("model", "mode", "train_sampler", "seed"), "mode"
+    ),
+    "seven": Study(
+        "seven_models_recorded", "seven_models", "small-data", ("model", "mode", "train_sampler", "seed"), "mode"
+    ),
+    "ablation": Study(
+        "ablation_recorded", "ablation", "teaching", ("variant", "model", "mode", "train_sampler", "seed"), "variant"
+    ),
+}
+
+
+# -- lessons ---------------------------------------------------------------------------------------
+def _frame(group) -> pd.DataFrame:
+    """Mean, spread (std over seeds) and seed count of each column of per-seed values, per group."""
+    out = group.mean().add_suffix("_mean").join(group.std(ddof=1).add_suffix("_std"))
+    out["n_seeds"] = group.size()
+    return out
+
+
+def shift_headline(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per (model, training sampler): what shift costs base and Ada (matched minus the mean over the
+    shifted test sets) and what Ada buys back there (Ada - base on the shifted sets), over seeds."""
+    from xmrec.shift_matrix import paired_runs
+
+    rows = paired_runs(rows)
+    keys = ["model", "train_sampler", "seed"]
+    matched = rows[rows.test_sampler == rows.train_sampler].pivot_table(index=keys, columns="mode", values="gauc")
+    shifted = rows[rows.test_sampler != rows.train_sampler].pivot_table(index=keys, columns="mode", values="gauc")
+    per_seed = pd.DataFrame(
+        {
+            "base_drop": matched["base"] - shifted["base"],
+            "ada_drop": matched["ada"] - shifted["ada"],
+            "diff": shifted["ada"] - shifted["base"],
+        }
+    ).reset_index()
+    return _frame(per_seed.groupby(["model", "train_sampler"], sort=False)[["base_drop", "ada_drop", "diff"]])
+
+
+def arm_gains(rows: pd.DataFrame, arm: str, metric: str = "gauc") -> pd.DataFrame:
+    """Per (model, arm) other than the base: ``metric`` of the arm minus the base of the same model and
+    seed (``diff``), over seeds, with how many seeds the arm is ahead (matched lists only)."""
+    rows = rows[rows.test_sampler == rows.train_sampler]
+    base = rows[rows["mode"] == "base"].set_index(["model", "seed"])[metric]
+    other = rows[rows["mode"] != "base"].copy()
+    other["diff"] = (
+        other[metric].to_numpy() - base.reindex(pd.MultiIndex.from_frame(other[["model", "seed"]])).to_numpy()
+    )
+    other = other.dropna(subset=["diff"])
+    out = _frame(other.groupby(["model", arm], sort=False)[["diff"]])
+    out["ahead"] = other.assign(ahead=other["diff"] > 0).groupby(["model", arm], sort=False)["ahead"].sum()
+    return out
+
+
+def lessons(study: str, rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The study's lessons as frames indexed by cell, with ``<lesson>_mean`` and ``<lesson>_std``."""
+    from xmrec.shift_matrix import summarize
+
+    if study == "shift":
+        cells = summarize(rows, "gauc").set_index(["model", "train_sampler", "test_sampler"])
+        return {"cells": cells, "headline": shift_headline(rows)}
+    return {"gains": arm_gains(rows, STUDIES[study].arm)}
+
+
+LESSON_COLUMNS = {
+    "cells": ("diff", "base_drop", "ada_drop"),
+    "headline": ("base_drop", "ada_drop", "diff"),
+    "gains": ("diff",),
+}
+
+
+# -- the record --------------------------------------------------------------------------------------
+def chosen_rule() -> dict | None:
+    """The stopping-rule study's choice (its fields), when it made one."""
+    if not CHOICE.exists():
+        return None
+    study = json.loads(CHOICE.read_text())
+    return next((r["fields"] for r in study["rules"] if r["rule"] == study["choice"]), None)
+
+
+def rule_fields(rule) -> dict:
+    return {k: getattr(rule, k) for k in ("valid_metric", "patience", "patience_lists", "min_epochs", "min_loss_drop")}
+
+
+def preset_rule(preset: str):
+    """The stopping rule of a preset (``TrainConfig.stopping``)."""
+    from xmrec.overrides import preset_configs
+
+    return preset_configs(preset, "base")["train"].stopping
+
+
+def converged(study: str, recorded: dict, rule, preset: str) -> dict:
+    """The converged record under ``rule`` (``preset``'s): the rule's rows and the certificate's (in
+    ``runs``) and every lesson with what the certificate did to it."""
+    from xmrec.converged import CERTIFICATE_FACTOR, cell_moves, replayed_rows, with_patience
+
+    spec = STUDIES[study]
+    trainings = [r for r in recorded["runs"] if r.get("history")]
+    certificate = with_patience(rule, CERTIFICATE_FACTOR)
+    rows = replayed_rows(trainings, rule, spec.keys)
+    checks = replayed_rows(trainings, certificate, spec.keys, check=True)
+    mine, theirs = lessons(study, pd.DataFrame(rows)), lessons(study, pd.DataFrame(checks))
+    found = {}
+    for name, frame in mine.items():
+        moves = cell_moves(frame, theirs[name], LESSON_COLUMNS[name])
+        frame = frame.copy()
+        for lesson in LESSON_COLUMNS[name]:
+            m = moves[moves.lesson == lesson].set_index("cell")
+            frame[f"{lesson}_move"] = [m.move.get(c, np.nan) for c in frame.index]
+            frame[f"{lesson}_holds"] = [m.holds.get(c) for c in frame.index]
+        found[name] = frame.reset_index().to_dict("records")
+    incomplete = sorted({r["run"] for r in rows + checks if not r["complete"]})
+    choice = chosen_rule()
+    return {
+        "rule": {
+            "preset": preset,
+            **rule_fields(rule),
+            "is_study_choice": None if choice is None else all(rule_fields(rule)[k] == v for k, v in choice.items()),
+        },
+        "certificate": rule_fields(certificate),
+        "incomplete": incomplete,
+        "trainings": len(trainings),
+        "planned": recorded.get("planned"),
+        "lessons": found,
+        "runs": rows + checks,
+    }
+
+
+# -- the report ----------------------------------------------------------------------------------------
+def points(mean: float, std: float = float("nan")) -> str:
+    """A difference in points (0.01 GAUC), signed, with its spread over seeds when there is one."""
+    if mean != mean:
+        return "not yet"
+    return f"{mean * 100:+.2f}" + ("" if std != std else f" ± {std * 100:.2f}")
+
+
+def verdict(row: dict, lesson: str) -> str:
+    """What the certificate did to one lesson."""
+    move, holds = row[f"{lesson}_move"], row[f"{lesson}_holds"]
+    if move != move:
+        return "not yet"
+    if holds is None:
+        return f"moves {move * 100:.2f} (one seed: no spread)"
+    return f"holds (moves {move * 100:.2f})" if holds else f"**moves {move * 100:.2f}, beyond its spread**"
+
+
+def header(study: str, result: dict) -> list[str]:
+    from xmrec.provenance import as_markdown
+
+    rule, cert, source = result["rule"], result["certificate"], result["source"]
+    stop = f"patience {rule['patience']}" if rule["patience_lists"] is None else f"{rule['patience_lists']:,} lists"
+    four = f"patience {cert['patience']}" if cert["patience_lists"] is None else f"{cert['patience_lists']:,} lists"
+    choice = {None: "no rule is chosen yet", True: "the stopping-rule study's choice", False: "NOT the study's choice"}
+    lines = [
+        as_markdown(result["provenance"]),
+        f"Source: `{source['file']}` ({result['trainings']} trainings recorded"
+        + (f" of {result['planned']} planned" if result["planned"] else "")
+        + f"; recorded by `{source['command']}` at commit(s) {', '.join(source['commits'])}).  ",
+        f"Rule: the `{rule['preset']}` preset's, {stop} on the validation {rule['valid_metric'].upper()} "
+        f"({choice[rule['is_study_choice']]}, `benchmarks/results/stopping_rule.md`), replayed over each recorded "
+        f"history: the test metrics of the epoch it restores. Certificate: the same replay with {four}.\n",
+        "Points = 0.01 GAUC. A difference is paired by seed (the two runs of a seed share their data and "
+        "initialisation seed), shown as mean ± std over seeds. A lesson *holds* when the certificate moves it by no "
+        "more than that spread; with one seed there is no spread to judge by.\n",
+    ]
+    if result["incomplete"]:
+        lines.append(
+            f"**{len(result['incomplete'])} training(s) ended before the rule or its certificate would have "
+            f"stopped**: their rows are not converged ({', '.join(result['incomplete'])}).\n"
+        )
+    return lines
+
+
+def shift_report(result: dict) -> list[str]:
+    lessons = result["lessons"]
+    lines = [
+        "## Headline: what shift costs, and what Ada-Ranker buys back\n",
+        "Drop = matched test GAUC minus the mean over the five shifted test sets (positive: the shift costs that "
+        "much). Ada - base = the mean over the shifted sets.\n",
+        "| model | trained on | seeds | base drop | Ada drop | Ada - base on shifted lists | certificate "
+        "(base drop / Ada drop / Ada - base) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in lessons["headline"]:
+        cells = [points(r[f"{k}_mean"], r[f"{k}_std"]) for k in ("base_drop", "ada_drop", "diff")]
+        cert = " / ".join(verdict(r, k) for k in ("base_drop", "ada_drop", "diff"))
+        lines.append(f"| {r['model']} | {r['train_sampler']} | {r['n_seeds']} | " + " | ".join(cells) + f" | {cert} |")
+    for model in dict.fromkeys(r["model"] for r in lessons["cells"]):
+        lines += [
+            f"\n## {model}, test GAUC per cell\n",
+            "| trained on | tested on | base | Ada | Ada - base (points) | Ada ahead | base drop | Ada drop | "
+            "certificate of Ada - base |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in (c for c in lessons["cells"] if c["model"] == model):
+            matched = " (matched)" if r["test_sampler"] == r["train_sampler"] else ""
+            lines.append(
+                f"| {r['train_sampler']} | {r['test_sampler']}{matched} | {r['base_mean']:.4f} | {r['ada_mean']:.4f} | "
+                f"{points(r['diff_mean'], r['diff_std'])} | {int(r['ada_ahead'])}/{int(r['n_seeds'])} | "
+                f"{points(r['base_drop_mean'], r['base_drop_std'])} | {points(r['ada_drop_mean'], r['ada_drop_std'])} | "
+                f"{verdict(r, 'diff')} |"
+            )
+    return lines
+
+
+def mean_std(values: pd.Series) -> str:
+    from xmrec.stats import mean_spread
+
+    return mean_spread(values.mean(), values.std(ddof=1) if len(values) > 1 else float("nan"))
+
+
+def seven_report(result: dict) -> list[str]:
+    from xmrec.converged import split_runs
+
+    rows, _ = split_runs(result["runs"])
+    rows = rows[rows.test_sampler == rows.train_sampler]
+    gains = {r["model"]: r for r in result["lessons"]["gains"]}
+    lines = [
+        "## Base and Ada-Ranker (end-to-end) on matched mixer lists\n",
+        "| model | mode | seeds | test GAUC | NDCG@10 | HR@10 | MRR | best epoch | epochs run |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (model, mode), g in rows.groupby(["model", "mode"], sort=False):
+        cells = " | ".join(mean_std(g[m]) for m in ("gauc", "ndcg@10", "hit@10", "mrr"))
+        lines.append(
+            f"| {model} | {mode} | {len(g)} | {cells} | {g.best_epoch.mean():.1f} | {g.epochs_run.mean():.1f} |"
+        )
+    lines += [
+        "\n## Ada - base, paired by seed, beside the paper\n",
+        "| model | seeds | Ada - base GAUC (points) | Ada ahead | certificate | paper: dataset, base -> Ada | "
+        "paper Ada - base | same sign |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in gains.values():
+        paper = PAPER.get(r["model"])
+        if paper:
+            data, base, ada = paper
+            agrees = "yes" if np.sign(ada - base) == np.sign(r["diff_mean"]) else "no"
+            ref = f"{data}, {base:.4f} -> {ada:.4f} | {points(ada - base)} | {agrees}"
+        else:
+            ref = "not known to the kit | | "
+        lines.append(
+            f"| {r['model']} | {int(r['n_seeds'])} | {points(r['diff_mean'], r['diff_std'])} | "
+            f"{int(r['ahead'])}/{int(r['n_seeds'])} | {verdict(r, 'diff')} | {ref} |"
+        )
+    return lines
+
+
+def ablation_report(result: dict) -> list[str]:
+    from xmrec.converged import split_runs
+
+    rows, _ = split_runs(result["runs"])
+    gains = {r["variant"]: r for r in result["lessons"]["gains"]}
+    lines = [
+        "## Each variant against the base model (teaching set, matched mixer lists)\n",
+        "| variant | seeds | test GAUC | NDCG@10 | best epoch | epochs run | variant - base GAUC (points) | ahead | "
+        "certificate |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for variant, g in rows.groupby("variant", sort=False):
+        r = gains.get(variant)
+        gain = (
+            "the reference | |"
+            if r is None
+            else f"{points(r['diff_mean'], r['diff_std'])} | {int(r['ahead'])}/{int(r['n_seeds'])} | {verdict(r, 'diff')}"
+        )
+        lines.append(
+            f"| {variant} | {len(g)} | {mean_std(g.gauc)} | {mean_std(g['ndcg@10'])} | {g.best_epoch.mean():.1f} | "
+            f"{g.epochs_run.mean():.1f} | {gain} |"
+        )
+    return lines
+
+
+TITLES = {
+    "shift": ("# The shift matrix on ML-100K, converged", shift_report),
+    "seven": ("# Seven base models and their Ada-Ranker on ML-100K, converged", seven_report),
+    "ablation": ("# The ablation of notebook 06 on its teaching set, converged", ablation_report),
+}
+
+
+def main(argv=None) -> int:
+    from xmrec.io import atomic_write_text
+    from xmrec.provenance import provenance
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--study", choices=list(STUDIES), required=True)
+    p.add_argument("--preset", default=None, help="whose stopping rule to replay (default: the study's preset)")
+    p.add_argument("--recorded", type=Path, default=None, help="the recording (default results/<recorded>.json)")
+    p.add_argument("--out", type=Path, default=None, help="results path without suffix (default results/<out>)")
+    args = p.parse_args(argv)
+    spec = STUDIES[args.study]
+    source = args.recorded or RESULTS / f"{spec.recorded}.json"
+    out = args.out or RESULTS / spec.out
+    recorded = json.loads(source.read_text())
+    preset = args.preset or spec.preset
+    result = converged(args.study, recorded, preset_rule(preset), preset)
+    commits = sorted({str(r.get("commit") or recorded["provenance"]["commit"])[:10] for r in recorded["runs"]})
+    result["source"] = {
+        "file": str(source.relative_to(ROOT) if source.is_relative_to(ROOT) else source),
+        "command": recorded["provenance"]["command"],
+        "commits": commits,
+    }
+    command = ["python", f"benchmarks/{Path(__file__).name}", *(argv if argv is not None else sys.argv[1:])]
+    result = {"provenance": provenance({k: str(v) for k, v in vars(args).items()}, "cpu", command), **result}
+    atomic_write_text(out.with_suffix(".json"), json.dumps(result, indent=1, default=float))
+    title, body = TITLES[args.study]
+    text = "\n".join([title + "\n", *header(args.study, result), *body(result)]) + "\n"
+    atomic_write_text(out.with_suffix(".md"), text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
