@@ -91,10 +91,30 @@ def test_demo_only_runs_the_named_notebooks_in_order(monkeypatch, capsys):
     from xmrec.cli import main
 
     ran = []
-    monkeypatch.setattr(runner, "run_notebook", lambda path, out, params: ran.append((path.name, params["SMOKE"])))
+    monkeypatch.setattr(
+        runner, "run_notebook", lambda path, out, params: ran.append((path.name, params["SMOKE"])) or path
+    )
+    monkeypatch.setattr(runner, "to_html", lambda executed: executed.with_suffix(".html"))
     assert main(["demo", "--smoke", "--only", "05", "02_distribution_shift.ipynb"]) == 0
     assert ran == [(NOTEBOOKS[1].name, True), (NOTEBOOKS[4].name, True)]  # run order, not the order given
     assert select(NOTEBOOKS, None) == NOTEBOOKS and select(NOTEBOOKS, [NOTEBOOKS[0].stem]) == NOTEBOOKS[:1]
     ran.clear()
     assert main(["demo", "--only", "09"]) == 2 and not ran
     assert "no notebook ['09']; the numbered notebooks are ['01'" in capsys.readouterr().err
+
+
+def test_an_executed_notebook_becomes_a_browsable_html_page(tmp_path):
+    import nbformat
+
+    from xmrec.notebook_runner import to_html
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("print(6 * 7)")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="forty-two 42\n")]
+    nb.cells = [nbformat.v4.new_markdown_cell("# A title"), cell]
+    executed = tmp_path / "05_x.ipynb"
+    nbformat.write(nb, str(executed))
+    page = to_html(executed)
+    assert page == tmp_path / "05_x.html"
+    text = page.read_text()
+    assert "forty-two 42" in text and "A title" in text  # the outputs, not only the code

@@ -35,6 +35,18 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict | None = None, time
     return out
 
 
+def to_html(executed: Path) -> Path:
+    """Write an executed notebook as a standalone HTML page beside it (figures embedded), so a reader
+    can browse a demo's outputs without Jupyter; return its path."""
+    import nbconvert
+    import nbformat
+
+    html, _ = nbconvert.HTMLExporter().from_notebook_node(nbformat.read(str(executed), as_version=4))
+    out = Path(executed).with_suffix(".html")
+    atomic_write_text(out, html)
+    return out
+
+
 def select(found: list[Path], only: list[str] | None) -> list[Path]:
     """The notebooks of ``found`` named in ``only`` by number (``"05"``) or file name, in run order;
     all of them when ``only`` is empty. An unknown name raises ``ValueError`` listing the numbers."""
@@ -50,7 +62,7 @@ def select(found: list[Path], only: list[str] | None) -> list[Path]:
 
 def run_all(smoke: bool = False, out_dir: Path | None = None, only: list[str] | None = None) -> int:
     """Run the numbered notebooks (those of ``only`` when given) in order with ``SMOKE`` set;
-    executed copies go to ``runs/notebooks``.
+    executed copies go to ``runs/notebooks``, each with an HTML page beside it (:func:`to_html`).
 
     A SMOKE run writes its draft figures to ``runs/smoke-figures``, never over the reference
     figures in ``figures/``.
@@ -65,8 +77,9 @@ def run_all(smoke: bool = False, out_dir: Path | None = None, only: list[str] | 
     for nb in select(found, only):
         start = time.perf_counter()
         print(f"running {nb.name} (SMOKE={smoke}) ...", flush=True)
-        run_notebook(nb, out_dir, params)
-        print(f"  done in {time.perf_counter() - start:.0f} s -> {out_dir / nb.name}", flush=True)
+        executed = run_notebook(nb, out_dir, params)
+        page = to_html(executed)
+        print(f"  done in {time.perf_counter() - start:.0f} s -> {executed}, {page.name}", flush=True)
     print(f"figures in {figures_dir(smoke=smoke)}")
     return 0
 
