@@ -118,3 +118,12 @@ def test_an_executed_notebook_becomes_a_browsable_html_page(tmp_path):
     assert page == tmp_path / "05_x.html"
     text = page.read_text()
     assert "forty-two 42" in text and "A title" in text  # the outputs, not only the code
+
+
+def test_every_sampler_has_one_colour_of_its_own():
+    from xmrec.data.sampling import ALL_SAMPLERS
+    from xmrec.plots import sampler_colors
+
+    colors = sampler_colors()
+    assert set(ALL_SAMPLERS) <= set(colors)
+    assert len({tuple(colors[k]) for k in (*ALL_SAMPLERS, "positives")}) == len(ALL_SAMPLERS) + 1

@@ -64,11 +64,21 @@ def colors_for(names) -> dict:
 
 
 def sampler_colors() -> dict:
-    """Fixed colours of the four negative samplers, and of the positives, for every figure of the kit."""
+    """One fixed colour per negative sampler (the four training samplers and the two test-only
+    shifts) and one for the positives, used by every figure of the kit: a sampler looks the same
+    in every notebook."""
     import seaborn as sns
 
     pal = sns.color_palette(PALETTE)
-    return {"uniform": pal[0], "popularity": pal[1], "category": pal[2], "mixer": pal[4], "positives": (0.2, 0.2, 0.2)}
+    return {
+        "uniform": pal[0],
+        "popularity": pal[1],
+        "category": pal[2],
+        "mixer": pal[4],
+        "unpopular": pal[5],
+        "other-category": pal[9],
+        "positives": (0.2, 0.2, 0.2),
+    }
 
 
 def category_labels(ds) -> list[str]:
