@@ -43,18 +43,14 @@ class Study:
     preset: str  # whose stopping rule is replayed
     keys: tuple  # what names a training
     arm: str  # the column that tells the runs compared within a model ("mode", or "variant")
+    planned: int  # trainings the study's recording plans (its command's defaults)
 
 
+TRAINING = ("model", "mode", "train_sampler", "seed")
 STUDIES = {
-    "shift": Study(
-        "shift_matrix_recorded", "shift_matrix", "small-data", ("model", "mode", "train_sampler", "seed"), "mode"
-    ),
-    "seven": Study(
-        "seven_models_recorded", "seven_models", "small-data", ("model", "mode", "train_sampler", "seed"), "mode"
-    ),
-    "ablation": Study(
-        "ablation_recorded", "ablation", "teaching", ("variant", "model", "mode", "train_sampler", "seed"), "variant"
-    ),
+    "shift": Study("shift_matrix_recorded", "shift_matrix", "small-data", TRAINING, "mode", 24),
+    "seven": Study("seven_models_recorded", "seven_models", "small-data", TRAINING, "mode", 28),
+    "ablation": Study("ablation_recorded", "ablation", "teaching", ("variant", *TRAINING), "variant", 18),
 }
 
 
@@ -168,7 +164,7 @@ def converged(study: str, recorded: dict, rule, preset: str) -> dict:
         "certificate": rule_fields(certificate),
         "incomplete": incomplete,
         "trainings": len(trainings),
-        "planned": recorded.get("planned"),
+        "planned": recorded.get("planned", spec.planned),
         "lessons": found,
         "runs": rows + checks,
     }

@@ -15,7 +15,7 @@ each) into the run store ``--runs`` (default ``<data dir>/runs``, shared with
 ``benchmarks/adaranker_ml100k.py``). A finished run is never trained again: an interrupted session
 keeps every run it finished, and a rerun trains only what the store lacks (``--max-runs N``: at
 most N of them, then stop). Every run the store holds is then scored on the test sets (scoring is
-seeded: the same numbers every time) and written to ``shift_matrix.json``: one row per training and
+seeded: the same numbers every time) and written to ``shift_matrix_recorded.json`` (``--out``): one row per training and
 test sampler, with the keys of ``RUN_KEYS``, the test metrics, ``best_epoch``, ``epochs_run``,
 ``lists`` (a fingerprint of the test lists), ``executor`` and ``worker`` (who trained it, from the
 run's provenance), ``commit``/``dirty`` (the code that trained it) and ``run`` (its store folder).
@@ -26,11 +26,17 @@ training only: the row of its matched test set (the first row when its sampler i
 
 The JSON keeps rows of trainings the store does not hold (trained elsewhere); it refuses to mix
 with a file written under another protocol, or one marked stale (``--fresh`` starts the file over;
-the store's runs are kept: delete them to retrain). ``shift_matrix.md`` is rebuilt from the JSON
+the store's runs are kept: delete them to retrain). The ``.md`` beside it is rebuilt from the JSON
 each time and says how many of the planned trainings it holds.
 
-    .venv/bin/python benchmarks/shift_matrix.py                 # 2 models x 2 modes x 2 samplers x 3 seeds
-    .venv/bin/python benchmarks/shift_matrix.py --max-runs 4    # four more trainings, then stop
+The kit's recording trains long and keeps every epoch's test metrics (the settings of
+``xmrec.converged.RECORDING_SETS``), so that ``benchmarks/converged.py`` can read it under any
+stopping rule, with a certificate; ``shift_matrix.json`` and ``.md`` are that converged reading:
+
+    .venv/bin/python benchmarks/shift_matrix.py --patience 40 --epochs 150 --set train.test_every_epoch=true \\
+        --set train.test_samplers=mixer,uniform,popularity,category,unpopular,other-category   # 24 trainings
+    .venv/bin/python benchmarks/shift_matrix.py ... --max-runs 4    # four more trainings, then stop
+    .venv/bin/python benchmarks/converged.py --study shift         # -> shift_matrix.{json,md}
 
 The grid helpers (``add_protocol_options``, ``add_executor_options``, ``protocol_configs``,
 ``run_spec``, ``run_store``, ``mode_configs``, ``protocol_line``) serve ``adaranker_ml100k.py``
@@ -52,7 +58,7 @@ from xmrec.io import atomic_write_text
 from xmrec.overrides import DEFAULT_PRESET, PRESETS, SECTIONS, default_of, resolve
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results" / "shift_matrix"
+RESULTS = ROOT / "benchmarks" / "results" / "shift_matrix_recorded"  # converged.py reads it under the chosen rule
 PROTOCOL_KEYS = ("test_samplers",)  # with every mode's resolved configs: what the trainings of one file share
 RUN_KEYS = ("model", "mode", "train_sampler", "seed")
 DATA_SEED = 2022  # seeds the lists and word2vec: every model and seed meets the same data

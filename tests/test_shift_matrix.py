@@ -124,3 +124,36 @@ def test_mechanism_frame_hand_computed():
     assert frame["top_patch"].tolist() == [0, 0]
     assert frame["positive_rank"].tolist() == [2, 1]
     assert frame["gamma"].tolist() == [1.0, 2.0] and frame["beta"].tolist() == [0.0, -1.0]
+
+
+def test_shift_matrix_figure_has_one_scale_and_one_colour_meaning():
+    """A cost of the shift (positive drop) and Ada behind its base (negative difference) are both a
+    lower metric: they must land on the same side of one shared colour scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from xmrec import plots
+
+    cells = [("mixer", "mixer"), ("mixer", "uniform")]
+    summary = pd.DataFrame(
+        {
+            "model": "M",
+            "train_sampler": [t for t, _ in cells],
+            "test_sampler": [s for _, s in cells],
+            "base_drop_mean": [0.0, 0.05],
+            "ada_drop_mean": [0.0, 0.02],
+            "diff_mean": [-0.05, 0.01],
+            **{f"{c}_std": [0.01, 0.01] for c in ("base_drop", "ada_drop", "diff")},
+        }
+    )
+    fig, axes = plt.subplots(1, 3)
+    plots.shift_matrix(summary, "M", axes)
+    meshes = [ax.collections[0] for ax in axes]
+    assert {(m.norm.vmin, m.norm.vmax) for m in meshes} == {(-5.0, 5.0)}  # one scale for the three panels
+    base_cost, diff = meshes[0].get_array().ravel()[1], meshes[2].get_array().ravel()[0]
+    assert base_cost == pytest.approx(-5.0) and diff == pytest.approx(-5.0)  # the same colour: lower
+    texts = [t.get_text() for t in axes[0].texts]
+    assert texts[0] == "matched" and "±1.0" in texts[1]  # the spread over seeds under each mean
+    plt.close(fig)

@@ -364,15 +364,17 @@ def table_heatmap(
     square: bool = False,
     xlabel: str = "",
     ylabel: str = "",
+    annot=True,
 ):
-    """An annotated heatmap of a DataFrame: its index are the rows, its columns the columns."""
+    """An annotated heatmap of a DataFrame: its index are the rows, its columns the columns
+    (``annot``: True for the values in ``fmt``, or a same-shaped array of cell texts)."""
     import seaborn as sns
 
     fig, ax = new_ax(ax, figsize=(6.5, 5.5))
     sns.heatmap(
         frame,
-        annot=True,
-        fmt=fmt,
+        annot=annot,
+        fmt=fmt if annot is True else "",
         vmin=vmin,
         vmax=vmax,
         cmap=cmap,
@@ -390,38 +392,60 @@ def table_heatmap(
 
 
 SHIFT_PANELS = (
-    ("base_drop_mean", "what shift costs the base\n(matched - shifted)", "vlag"),
-    ("ada_drop_mean", "what shift costs Ada-Ranker\n(matched - shifted)", "vlag"),
-    ("diff_mean", "what Ada-Ranker buys back\n(Ada - base)", "vlag_r"),
-)  # red: worse, blue: better
+    ("base_drop", -1, "base:\nshifted - matched lists"),
+    ("ada_drop", -1, "Ada-Ranker:\nshifted - matched lists"),
+    ("diff", 1, "Ada-Ranker - base,\nsame lists and seed"),
+)  # (summary column, sign, title): every panel shows a change in the metric, red = lower, blue = higher
 
 
-def shift_matrix(summary, model: str, axes, metric: str = "gauc", scale: float = 100.0):
-    """Three heatmaps of one model's shift matrix (rows: trained on, columns: tested on): the drop
-    from the matched test set for base and for Ada, and Ada - base; cells in points (x ``scale``)."""
+def shift_limit(summary, scale: float = 100.0) -> float:
+    """The colour limit that puts every panel of :func:`shift_matrix`, for every model of ``summary``,
+    on one scale (the largest mean change, in points)."""
+    values = np.abs(summary[[f"{c}_mean" for c, _, _ in SHIFT_PANELS]].to_numpy(dtype=float)) * scale
+    return float(np.nanmax(values)) if np.isfinite(values).any() else 1.0
+
+
+def shift_matrix(summary, model: str, axes, metric: str = "gauc", scale: float = 100.0, limit: float | None = None):
+    """Three heatmaps of one model's shift matrix (rows: trained on, columns: tested on), in points
+    (x ``scale``): the change from the matched test set for base and for Ada, and Ada - base. One
+    diverging scale (``limit``, default :func:`shift_limit`) and one meaning in every panel: red,
+    the metric is lower; blue, higher. Each cell shows the mean over seeds and, under it, the std."""
     from xmrec.data.sampling import ALL_SAMPLERS
 
     rows = summary[summary["model"] == model]
     train = [k for k in ALL_SAMPLERS if k in set(rows["train_sampler"])]
     test = [k for k in ALL_SAMPLERS if k in set(rows["test_sampler"])]
-    for ax, (column, name, cmap) in zip(axes, SHIFT_PANELS):
-        grid = rows.pivot(index="train_sampler", columns="test_sampler", values=column).loc[train, test] * scale
-        limit = float(np.nanmax(np.abs(grid.to_numpy()))) if grid.notna().any().any() else 1.0
+    limit = limit or shift_limit(summary, scale)
+
+    def grid(column):
+        return rows.pivot(index="train_sampler", columns="test_sampler", values=column).loc[train, test] * scale
+
+    for ax, (column, sign, name) in zip(axes, SHIFT_PANELS):
+        mean, std = sign * grid(f"{column}_mean"), grid(f"{column}_std")
+        text = [
+            [
+                "matched"
+                if column != "diff" and t == k
+                else (f"{m:+.1f}" + (f"\n±{s:.1f}" if s == s else "") if m == m else "")
+                for t, m, s in zip(test, mr, sr)
+            ]
+            for k, mr, sr in zip(train, mean.to_numpy(), std.to_numpy())
+        ]
         table_heatmap(
-            grid,
+            mean,
             ax=ax,
-            fmt="+.1f",
-            cmap=cmap,
+            annot=np.array(text),
+            cmap="vlag_r",
             center=0,
             vmin=-limit,
             vmax=limit,
-            cbar_label=f"{metric_label(metric)} points",
+            cbar_label=f"{metric_label(metric)} change (points)",
             title=name,
             xlabel="tested on",
             ylabel="trained on",
         )
         for r, sampler in enumerate(train):  # say so where a row has no recorded runs yet
-            if grid.loc[sampler].isna().all():
+            if mean.loc[sampler].isna().all():
                 ax.text(
                     len(test) / 2, r + 0.5, "not recorded yet", ha="center", va="center", fontsize="small", color="grey"
                 )
