@@ -28,8 +28,10 @@ import json
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or loaded by path (the tests)
+import converged  # noqa: E402 (the sibling benchmark: the studies and their lessons)
+
 ROOT = Path(__file__).resolve().parent.parent
-RECORDED = ROOT / "benchmarks" / "results" / "shift_matrix_recorded.json"
 RESULTS = ROOT / "benchmarks" / "results" / "stopping_rule"
 RULES = {  # name -> StoppingRule fields; each is also replayed with 2x its patience (stability) and 4x (certificate)
     "patience 3": {"patience": 3},
@@ -39,8 +41,6 @@ RULES = {  # name -> StoppingRule fields; each is also replayed with 2x its pati
     "patience 3 while the loss falls > 1%/epoch": {"patience": 3, "min_loss_drop": 0.01},
     "160,000 lists since the best (10 full ML-100K epochs)": {"patience_lists": 160_000},
 }
-LESSONS = ("diff", "base_drop", "ada_drop")  # the cells of xmrec.shift_matrix.summarize that a rule must keep
-KEYS = ("model", "mode", "train_sampler", "seed")  # what names a training of the recording
 
 
 def trainings(recorded: dict) -> list[dict]:
@@ -55,13 +55,13 @@ def trainings(recorded: dict) -> list[dict]:
     return out
 
 
-def replayed(runs: list[dict], rule) -> tuple[list[dict], int, int, int]:
+def replayed(runs: list[dict], rule, keys) -> tuple[list[dict], int, int, int]:
     """Rows (``xmrec.converged.replayed_rows``) at the epoch ``rule`` restores, the epochs it would have
     trained in total, how many replays ran past the recording, and how many the epoch cap ended (the
     rule had not stopped them: not converged)."""
     from xmrec.converged import replayed_rows
 
-    rows = replayed_rows(runs, rule, KEYS)
+    rows = replayed_rows(runs, rule, keys)
     epochs, incomplete, capped = 0, 0, 0
     for run in runs:
         first = next(r for r in rows if r["run"] == run["run"])
@@ -71,53 +71,59 @@ def replayed(runs: list[dict], rule) -> tuple[list[dict], int, int, int]:
     return rows, epochs, incomplete, capped
 
 
-def lessons(rows: list[dict]):
-    """The shift matrix's cells under one rule (``xmrec.shift_matrix.summarize``)."""
+def compare(mine: dict, theirs: dict) -> dict:
+    """How far a looser rule (``theirs``) moves each lesson of ``mine`` (``converged.lessons`` frames),
+    against the seed spread of the rule's own."""
     import pandas as pd
 
-    from xmrec.shift_matrix import summarize
-
-    return summarize(pd.DataFrame(rows), "gauc").set_index(["model", "train_sampler", "test_sampler"])
-
-
-def compare(rule, doubled) -> dict:
-    """How far doubling the patience moves each lesson, against the seed spread of the rule's own."""
     from xmrec.converged import cell_moves
 
-    moves = cell_moves(rule, doubled, LESSONS)
+    moves = pd.concat([cell_moves(mine[k], theirs[k], converged.LESSON_COLUMNS[k]) for k in mine], ignore_index=True)
     moved = moves[moves.holds == False]  # noqa: E712 (None: one seed, undecided)
     return {
         "max_change": float(moves.move.max()) if len(moves) else 0.0,
         "undecided": int(moves.holds.isna().sum()),
         "unstable": [
-            f"{'/'.join(m.cell)} {m.lesson} {m.move * 100:+.2f} > {m.spread * 100:.2f} points"
+            f"{'/'.join(map(str, m.cell))} {m.lesson} {m.move * 100:+.2f} > {m.spread * 100:.2f} points"
             for m in moved.itertuples()
         ],
     }
 
 
-def study(runs: list[dict]) -> list[dict]:
-    """Every rule: cost, completeness, the stability of its lessons under doubled patience (the
-    choice) and under four times its patience (the certificate every recorded lesson needs)."""
+def study(runs: list[dict], name: str = "shift") -> list[dict]:
+    """Every rule: cost, completeness, the stability of its lessons (those of the study ``name`` of
+    ``benchmarks/converged.py``) under doubled patience (the choice) and under four times its
+    patience (the certificate every recorded lesson needs)."""
+    import pandas as pd
+
     from xmrec.converged import with_patience
     from xmrec.training.stopping import StoppingRule
 
+    keys = converged.STUDIES[name].keys
     out = []
-    for name, fields in RULES.items():
+    for rule_name, fields in RULES.items():
         rule = StoppingRule(**fields)
-        rows, epochs, incomplete, capped = replayed(runs, rule)
-        own = lessons(rows)
-        entry = {"rule": name, "fields": fields, "epochs": epochs, "incomplete": incomplete, "capped": capped}
+        rows, epochs, incomplete, capped = replayed(runs, rule, keys)
+        own = converged.lessons(name, pd.DataFrame(rows))
+        entry = {"rule": rule_name, "fields": fields, "epochs": epochs, "incomplete": incomplete, "capped": capped}
         for factor, key in ((2, "doubled"), (4, "certificate")):
-            rows_k, _, incomplete_k, capped_k = replayed(runs, with_patience(rule, factor))
-            check = compare(own, lessons(rows_k))
+            rows_k, _, incomplete_k, capped_k = replayed(runs, with_patience(rule, factor), keys)
+            check = compare(own, converged.lessons(name, pd.DataFrame(rows_k)))
             valid = not incomplete and not capped and not incomplete_k and not capped_k
             stable = valid and not check["unstable"] and not check["undecided"]
             entry[key] = {**check, "incomplete": incomplete_k, "capped": capped_k, "stable": stable}
         entry["stable"] = entry["doubled"]["stable"]
-        entry["cells"] = own.reset_index().to_dict("records")
+        entry["cells"] = next(iter(own.values())).reset_index().to_dict("records")
         out.append(entry)
     return out
+
+
+LESSON_TEXT = {
+    "shift": "A lesson is a shift-matrix cell (Ada - base test GAUC, base drop, Ada drop; paired by seed) or a "
+    "headline (their means over the shifted test sets).",
+    "seven": "A lesson is a model's Ada - base test GAUC on matched mixer lists, paired by seed.",
+    "ablation": "A lesson is a variant's test GAUC minus its base model's, paired by seed (the teaching set).",
+}
 
 
 def report(result: dict) -> str:
@@ -130,7 +136,7 @@ def report(result: dict) -> str:
         f"Recording: `{result['recorded']['file']}`, {result['recorded']['trainings']} trainings, "
         f"{result['recorded']['seeds']} seed(s); "
         f"recorded with patience {result['recorded']['patience']} and at most {result['recorded']['epochs']} epochs.\n",
-        "A lesson is a shift-matrix cell (Ada - base test GAUC, base drop, Ada drop; paired by seed). "
+        f"{LESSON_TEXT[result['study']]} "
         "*Stable*: doubling the rule's patience moves no lesson by more than its seed spread. "
         "Points = 0.01 GAUC.\n",
         "| rule | epochs trained (all runs) | ended by the epoch cap | replays past the recording (2x, 4x) "
@@ -157,22 +163,24 @@ def main(argv=None) -> int:
     from xmrec.provenance import provenance
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--recorded", type=Path, default=RECORDED, help="a shift-matrix JSON recorded with long patience")
+    p.add_argument("--study", choices=list(converged.STUDIES), default="shift", help="whose lessons (default shift)")
+    p.add_argument("--recorded", type=Path, default=None, help="the recording (default: the study's)")
     p.add_argument("--out", type=Path, default=RESULTS, help="results path without suffix (.json, .md)")
     args = p.parse_args(argv)
-    recorded = json.loads(args.recorded.read_text())
-    runs = trainings(recorded)
-    rules = study(runs)
+    source = args.recorded or converged.RESULTS / f"{converged.STUDIES[args.study].recorded}.json"
+    runs = trainings(json.loads(source.read_text()))
+    rules = study(runs, args.study)
     stable = sorted((r for r in rules if r["stable"]), key=lambda r: r["epochs"])
-    train = recorded["protocol"]["configs"]["base"]["train"]
+    command = ["python", f"benchmarks/{Path(__file__).name}", *(argv if argv is not None else sys.argv[1:])]
     result = {
-        "provenance": provenance({"recorded": str(args.recorded), "rules": RULES}, "cpu", ["python", *sys.argv]),
+        "provenance": provenance({"recorded": str(source), "study": args.study, "rules": RULES}, "cpu", command),
+        "study": args.study,
         "recorded": {
-            "file": str(args.recorded.relative_to(ROOT) if args.recorded.is_relative_to(ROOT) else args.recorded),
+            "file": str(source.relative_to(ROOT) if source.is_relative_to(ROOT) else source),
             "trainings": len(runs),
             "seeds": len({r["seed"] for r in runs}),
-            "patience": train["patience"],
-            "epochs": train["epochs"],
+            "patience": sorted({r["patience"] for r in runs}),
+            "epochs": sorted({r["epochs"] for r in runs}),
         },
         "rules": rules,
         "choice": stable[0]["rule"] if stable else None,

@@ -127,3 +127,23 @@ def test_every_sampler_has_one_colour_of_its_own():
     colors = sampler_colors()
     assert set(ALL_SAMPLERS) <= set(colors)
     assert len({tuple(colors[k]) for k in (*ALL_SAMPLERS, "positives")}) == len(ALL_SAMPLERS) + 1
+
+
+def test_learning_curves_never_average_runs_of_different_lengths_unmarked():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from xmrec.plots import learning_curves
+
+    history = pd.DataFrame(
+        [{"label": "A", "seed": 1, "epoch": e, "gauc": 0.5 + 0.01 * e} for e in range(1, 11)]
+        + [{"label": "A", "seed": 2, "epoch": e, "gauc": 0.6} for e in range(1, 5)]
+    )
+    fig, ax = learning_curves(history, "gauc")
+    mean_line = next(line for line in ax.get_lines() if line.get_label() == "A")
+    assert list(mean_line.get_xdata()) == [1, 2, 3, 4]  # the mean stops where the shorter run stops
+    assert max(max(line.get_xdata()) for line in ax.get_lines()) == 10  # the longer run is still drawn
+    plt.close(fig)

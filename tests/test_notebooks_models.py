@@ -69,7 +69,11 @@ def test_04_compare_metrics(tmp_path, processed):
     for r in runs:
         assert_metrics(r)
     assert set(rec["ada_minus_base_gauc"]) == {f"{m} ada" for m in rec["models"]}
-    assert any(key.endswith("by pool") for key in rec["per_list_gain"])
+    from xmrec.data.sampling import ALL_SAMPLERS
+
+    for model in rec["models"]:  # Ada - base per test sampler, all six, and per divergence quartile
+        assert set(rec["per_list_gain"][f"{model} by test_sampler"]) == set(ALL_SAMPLERS)
+        assert 1 <= len(rec["per_list_gain"][f"{model} by divergence_bin"]) <= 4
     assert {"04_metrics.png", "04_gain_by_list.png"} <= set(rec["figures"])
 
 

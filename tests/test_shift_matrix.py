@@ -157,3 +157,23 @@ def test_shift_matrix_figure_has_one_scale_and_one_colour_meaning():
     texts = [t.get_text() for t in axes[0].texts]
     assert texts[0] == "matched" and "±1.0" in texts[1]  # the spread over seeds under each mean
     plt.close(fig)
+
+
+def test_per_list_under_shift_averages_to_the_summary_metric(ada_model):
+    """Kept list by list, the GAUC of a run on a test set averages to what evaluate gives that set."""
+    from types import SimpleNamespace
+
+    from xmrec.metrics import evaluate
+    from xmrec.shift_matrix import per_list_under_shift
+    from xmrec.training import score
+
+    ds, model = ada_model
+    model.eval()
+    sets = shift_test_sets(ds, ["uniform", "category"])
+    run = SimpleNamespace(model=model, seed=5, variant=SimpleNamespace(label="M ada", mode="ada", model=model.cfg))
+    rows = per_list_under_shift([run], sets, ds)
+    assert set(rows["test_sampler"]) == {"uniform", "category"} and rows["divergence"].ge(0).all()
+    for kind, split in sets.items():
+        mine = rows[rows["test_sampler"] == kind]
+        assert len(mine) == len(split)
+        assert mine["gauc"].mean() == pytest.approx(evaluate(score(model, split, seed=5))["gauc"])

@@ -524,23 +524,34 @@ def learning_curves(
     colors: dict | None = None,
     split: str = "validation",
 ):
-    """``metric`` per epoch, one line per ``hue`` value (mean over seeds, band = min..max over seeds).
+    """``metric`` per epoch, one line per ``hue`` value: the mean over seeds (band = min..max) where
+    every seed still runs, and each seed on its own as a thin line ending in a cross at its last
+    epoch, so runs of different lengths are never averaged together unmarked. A star marks the epoch
+    each seed keeps (its best validation GAUC), whatever ``metric`` is drawn.
 
     ``history`` is a tidy frame with columns ``epoch``, ``seed``, ``hue`` and ``metric``
-    (``xmrec.experiments.Experiment.history``, which also has the validation ``gauc``); a star
-    marks the epoch early stopping keeps (best mean validation GAUC), whatever ``metric`` is drawn.
+    (``xmrec.experiments.Experiment.history``, which also has the validation ``gauc``).
     """
     fig, ax = new_ax(ax, figsize=(8, 5))
     names = list(dict.fromkeys(history[hue]))
     colors = colors or colors_for(names)
     for name in names:
-        g = history[history[hue] == name].groupby("epoch")[metric]
-        mean, lo, hi = g.mean(), g.min(), g.max()
+        runs = history[history[hue] == name]
+        g = runs.groupby("epoch")[metric]
+        every = g.count() == runs["seed"].nunique()  # epochs that every seed reached
+        mean, lo, hi = g.mean()[every], g.min()[every], g.max()[every]
         ax.plot(mean.index, mean.to_numpy(), lw=2.5, marker="o", ms=4, color=colors[name], label=name)
         if (hi > lo).any():
             ax.fill_between(mean.index, lo.to_numpy(), hi.to_numpy(), color=colors[name], alpha=0.15, lw=0)
-        kept = history[history[hue] == name].groupby("epoch")["gauc"].mean().idxmax()  # what early stopping keeps
-        ax.scatter([kept], [mean[kept]], s=120, marker="*", color=colors[name], edgecolor="black", zorder=5)
+        for _, seed_run in runs.groupby("seed"):
+            seed_run = seed_run.sort_values("epoch")
+            if len(every) > every.sum():  # runs of different lengths: show each one whole
+                ax.plot(seed_run["epoch"], seed_run[metric], lw=1, alpha=0.6, color=colors[name])
+                ax.scatter(seed_run["epoch"].iloc[-1:], seed_run[metric].iloc[-1:], marker="x", color=colors[name])
+            kept = seed_run.loc[seed_run["gauc"].idxmax()]  # what early stopping keeps for this seed
+            ax.scatter(
+                [kept["epoch"]], [kept[metric]], s=120, marker="*", color=colors[name], edgecolor="black", zorder=5
+            )
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"{split} {metric_label(metric)}")
     ax.xaxis.get_major_locator().set_params(integer=True)
@@ -584,6 +595,53 @@ def metric_points(
     ax.set_xlabel(f"test {metric_label(metric)}")
     ax.set_ylabel("")
     ax.margins(x=0.25)
+    if title:
+        ax.set_title(title)
+    return fig, ax
+
+
+def seed_gains(
+    diffs,
+    metric: str = "gauc",
+    by: str = "label",
+    ax=None,
+    control: str | None = None,
+    colors: dict | None = None,
+    title: str | None = None,
+    xlabel: str = "",
+    scale: float = 100.0,
+):
+    """A gain per group of ``by`` (e.g. each variant minus its base, ``xmrec.stats.seed_differences``;
+    one row per group and seed), in points: a bar for the mean over seeds, a dot per seed, a whisker
+    of one std over seeds. ``control`` names a group that changes nothing: the grey band spans its
+    seeds' gains, the noise of the experiment itself."""
+    import textwrap
+
+    fig, ax = new_ax(ax, figsize=(10, 5.5))
+    groups = [
+        g
+        for g in (diffs[by].cat.categories if hasattr(diffs[by], "cat") else dict.fromkeys(diffs[by]))
+        if (diffs[by] == g).any()
+    ]
+    colors = colors or colors_for(groups)
+    if control in groups:
+        values = diffs.loc[diffs[by] == control, metric].to_numpy() * scale
+        ax.axhspan(
+            min(values.min(), 0), max(values.max(), 0), color="grey", alpha=0.2, lw=0, label=f"{control} (control)"
+        )
+    for x, label in enumerate(groups):
+        values = diffs.loc[diffs[by] == label, metric].to_numpy() * scale
+        std = values.std(ddof=1) if len(values) > 1 else 0.0
+        ax.bar(x, values.mean(), yerr=std, capsize=6, color=colors[label], alpha=0.6, width=0.6)
+        ax.scatter(np.full(len(values), x), values, color="black", s=24, zorder=3)
+    ax.axhline(0, color="black", lw=1.2)
+    ax.set_xticks(range(len(groups)), [textwrap.fill(str(g), 18) for g in groups])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(f"Δ test {metric_label(metric)} over the base, points\n(bar: mean; dots: seeds; whisker: std)")
+    if control in groups:
+        ax.legend(fontsize="x-small", loc="best")
+    ax.use_sticky_edges = False
+    ax.margins(y=0.2)
     if title:
         ax.set_title(title)
     return fig, ax

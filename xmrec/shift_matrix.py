@@ -14,9 +14,17 @@ import pandas as pd
 
 from xmrec.data.sampling import ALL_SAMPLERS
 from xmrec.data.store import ProcessedDataset, Split
-from xmrec.shift import lists_by_sampler
+from xmrec.shift import list_profile, lists_by_sampler
 
-__all__ = ["TEST_SEED", "shift_test_sets", "evaluate_under_shift", "score_runs", "paired_runs", "summarize"]
+__all__ = [
+    "TEST_SEED",
+    "shift_test_sets",
+    "evaluate_under_shift",
+    "score_runs",
+    "per_list_under_shift",
+    "paired_runs",
+    "summarize",
+]
 
 TEST_SEED = 2022  # seed of the test lists: every model, whatever it trained on, meets the same lists
 
@@ -52,6 +60,36 @@ def score_runs(results: Sequence, sets: dict[str, Split]) -> pd.DataFrame:
         scored = evaluate_under_shift(lambda split, r=r: evaluate(score(r.model, split, seed=r.seed)), sets)
         rows += [{**run, **row} for row in scored]
     return pd.DataFrame(rows)
+
+
+def per_list_under_shift(results: Sequence, sets: dict[str, Split], ds: ProcessedDataset) -> pd.DataFrame:
+    """Every trained run (:class:`xmrec.experiments.RunResult`) on every list of every test set: one
+    row per run, test sampler and list, with its per-list ``gauc`` and the list's ``divergence``
+    (JS in bits of its category mix from the catalogue's, :func:`xmrec.shift.list_profile`). Scoring
+    is seeded by the run's seed. What :func:`summarize` averages, kept list by list."""
+    from xmrec.metrics import per_list
+    from xmrec.training import score
+
+    divergence = {kind: list_profile(split, ds)["divergence"].to_numpy() for kind, split in sets.items()}
+    parts = []
+    for r in results:
+        for kind, split in sets.items():
+            gauc = per_list(score(r.model, split, seed=r.seed))["gauc"]
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "label": r.variant.label,
+                        "model": r.variant.model.name,
+                        "mode": r.variant.mode,
+                        "seed": r.seed,
+                        "test_sampler": kind,
+                        "list": np.arange(len(gauc)),
+                        "gauc": gauc,
+                        "divergence": divergence[kind],
+                    }
+                )
+            )
+    return pd.concat(parts, ignore_index=True)
 
 
 def paired_runs(runs: pd.DataFrame) -> pd.DataFrame:

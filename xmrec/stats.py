@@ -36,22 +36,29 @@ def mean_spread(mean: float, std: float, signed: bool = False) -> str:
     return text if np.isnan(std) else f"{text} ± {std:.4f}"
 
 
-def seed_gains(table: pd.DataFrame, metrics: Sequence[str] = METRICS) -> pd.DataFrame:
-    """Each Ada-Ranker variant minus the base run of the same model and seed, over seeds.
-
-    One row per non-base ``label``: ``model``, ``n_seeds`` (seeds with both runs), ``<metric>_gain``
-    and ``<metric>_gain_std`` (mean and std of the per-seed differences; std NaN for one seed) and
-    ``wins`` (seeds where the variant's first metric is ahead). Pairing by seed removes what the
-    two runs of a seed share.
-    """
+def seed_differences(table: pd.DataFrame, metrics: Sequence[str] = METRICS) -> pd.DataFrame:
+    """Each Ada-Ranker variant minus the base run of the same model and seed: one row per
+    (``label``, ``seed``) with ``model`` and a column per metric. Pairing by seed removes what the
+    two runs of a seed share (data, initialisation seed)."""
     keys = ["model", "seed"]
     base = table[table["mode"] == "base"].set_index(keys)[list(metrics)]
-    rows = []
+    parts = []
     for label, g in table[table["mode"] != "base"].groupby("label", sort=False):
         g = g.set_index(keys)
         both = g.index.intersection(base.index)
-        diff = g.loc[both, list(metrics)] - base.loc[both]
-        row = {"label": label, "model": g.index.get_level_values("model")[0], "n_seeds": len(diff)}
+        parts.append((g.loc[both, list(metrics)] - base.loc[both]).reset_index().assign(label=label))
+    columns = ["label", *keys, *metrics]
+    return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
+
+
+def seed_gains(table: pd.DataFrame, metrics: Sequence[str] = METRICS) -> pd.DataFrame:
+    """:func:`seed_differences` over seeds: one row per non-base ``label`` with ``model``,
+    ``n_seeds`` (seeds with both runs), ``<metric>_gain`` and ``<metric>_gain_std`` (mean and std
+    of the per-seed differences; std NaN for one seed) and ``wins`` (seeds where the variant's first
+    metric is ahead)."""
+    rows = []
+    for label, diff in seed_differences(table, metrics).groupby("label", sort=False):
+        row = {"label": label, "model": diff["model"].iloc[0], "n_seeds": len(diff)}
         for m in metrics:
             row[f"{m}_gain"] = diff[m].mean()
             row[f"{m}_gain_std"] = diff[m].std(ddof=1) if len(diff) > 1 else float("nan")
