@@ -90,3 +90,19 @@ def test_trainings_without_per_epoch_test_metrics_are_refused():
     bare["history"] = [{k: v for k, v in h.items() if not k.startswith("test@")} for h in bare["history"]]
     with pytest.raises(SystemExit, match="without per-epoch test metrics"):
         study.trainings({"runs": [bare]})
+
+
+@pytest.mark.parametrize("preset, name", [("small-data", "stopping_rule"), ("teaching", "stopping_rule_teaching")])
+def test_the_preset_stops_by_the_rule_its_recorded_study_chose(preset, name):
+    """Protocols live in presets: once a study has chosen a rule, the preset it certifies uses it."""
+    import json
+
+    from xmrec.overrides import preset_configs
+
+    path = project_root() / "benchmarks" / "results" / f"{name}.json"
+    if not path.exists() or json.loads(path.read_text())["choice"] is None:
+        pytest.skip(f"{path.name}: no rule chosen yet")
+    result = json.loads(path.read_text())
+    fields = next(r["fields"] for r in result["rules"] if r["rule"] == result["choice"])
+    rule = preset_configs(preset, "base")["train"].stopping
+    assert {k: getattr(rule, k) for k in fields} == fields
