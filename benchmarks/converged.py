@@ -16,7 +16,18 @@ Studies (``--study``), each from ``benchmarks/results/<recorded>.json`` to ``<ou
   ``seven_models_recorded`` -> ``seven_models``;
 - ``ablation``: notebook 06's variants on its teaching set: ``ablation_recorded`` -> ``ablation``.
 
-    .venv/bin/python benchmarks/converged.py --study shift
+The recordings (resumable; they share the run store ``<data dir>/runs``, so the seven-model
+table reads the shift matrix's mixer-trained GRU4Rec and SASRec runs back instead of training them):
+
+    R="--patience 40 --epochs 150 --set train.test_every_epoch=true \\
+       --set train.test_samplers=mixer,uniform,popularity,category,unpopular,other-category"
+    .venv/bin/python benchmarks/shift_matrix.py $R                            # shift: 24 trainings
+    .venv/bin/python benchmarks/shift_matrix.py $R --models MF GRU4Rec SASRec NARM NextItNet SRGNN SHAN \\
+        --train-samplers mixer --seeds 2022 2023 --out benchmarks/results/seven_models_recorded   # seven: 28
+    .venv/bin/python benchmarks/ablation.py                                   # ablation: 18
+    .venv/bin/python benchmarks/stopping_rule.py                              # the rule (small-data)
+    .venv/bin/python benchmarks/stopping_rule.py --study ablation --out benchmarks/results/stopping_rule_teaching
+    .venv/bin/python benchmarks/converged.py --study shift                    # and seven, ablation
 """
 
 from __future__ import annotations
