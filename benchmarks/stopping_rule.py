@@ -33,6 +33,7 @@ import converged  # noqa: E402 (the sibling benchmark: the studies and their les
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "stopping_rule"
+PROVISIONAL_MOVE = 0.01  # without a stable rule: the cheapest valid one whose doubling moves no lesson by a point
 RULES = {  # name -> StoppingRule fields; each is also replayed with 2x its patience (stability) and 4x (certificate)
     "patience 3": {"patience": 3},
     "patience 10": {"patience": 10},
@@ -126,6 +127,15 @@ LESSON_TEXT = {
 }
 
 
+def provisional_ok(rule: dict) -> bool:
+    """A rule that may stand in while none is stable (too few seeds to judge every lesson by its own
+    spread): its replays and its doubled replays are complete, and doubling moves no lesson by more
+    than :data:`PROVISIONAL_MOVE`."""
+    d = rule["doubled"]
+    valid = not (rule["incomplete"] or rule["capped"] or d["incomplete"] or d["capped"])
+    return valid and d["max_change"] <= PROVISIONAL_MOVE
+
+
 def report(result: dict) -> str:
     """The markdown report of :func:`main`'s JSON."""
     from xmrec.provenance import as_markdown
@@ -155,6 +165,12 @@ def report(result: dict) -> str:
     lines.append(
         f"\n**Choice:** {result['choice'] or 'none yet: no rule is stable on the trainings recorded so far'}\n"
     )
+    if result.get("provisional"):
+        lines.append(
+            f"**Provisional:** {result['provisional']}: the cheapest rule whose replays are complete and whose "
+            f"doubled patience moves no lesson by more than {PROVISIONAL_MOVE * 100:.0f} point; it stands in until "
+            "more seeds let every lesson be judged by its own spread.\n"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -171,6 +187,7 @@ def main(argv=None) -> int:
     runs = trainings(json.loads(source.read_text()))
     rules = study(runs, args.study)
     stable = sorted((r for r in rules if r["stable"]), key=lambda r: r["epochs"])
+    provisional = sorted((r for r in rules if provisional_ok(r)), key=lambda r: r["epochs"])
     command = ["python", f"benchmarks/{Path(__file__).name}", *(argv if argv is not None else sys.argv[1:])]
     result = {
         "provenance": provenance({"recorded": str(source), "study": args.study, "rules": RULES}, "cpu", command),
@@ -184,6 +201,7 @@ def main(argv=None) -> int:
         },
         "rules": rules,
         "choice": stable[0]["rule"] if stable else None,
+        "provisional": None if stable or not provisional else provisional[0]["rule"],
     }
     atomic_write_text(args.out.with_suffix(".json"), json.dumps(result, indent=1, default=float))
     text = report(result)

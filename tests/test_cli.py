@@ -7,7 +7,7 @@ from xmrec.config import ModelConfig, TrainConfig, field_docs
 from xmrec.data.sampling import ALL_SAMPLERS
 from xmrec.experiments import ADA_SWITCHES
 from xmrec.models import MODEL_NAMES
-from xmrec.overrides import SECTIONS, default_of, resolve
+from xmrec.overrides import PRESETS, SECTIONS, default_of, resolve
 
 
 def subcommand_help(name: str) -> str:
@@ -43,7 +43,8 @@ def test_presets_and_set_build_the_configs():
         {"train.epochs": ("--epochs", 7)},
         ["model.use_param_modulation=false", "train.lr=0.003", "model.nextitnet_dilations=1,2", "train.init=none"],
     )
-    assert cfg["train"] == TrainConfig(batch_size=256, patience=3, lr=0.003, epochs=7)
+    small_data = PRESETS["small-data"].values
+    assert cfg["train"] == TrainConfig(batch_size=256, patience=small_data["train.patience"], lr=0.003, epochs=7)
     assert cfg["model"] == ModelConfig(use_param_modulation=False, nextitnet_dilations=(1, 2))
     assert explicit == {
         "train.epochs",

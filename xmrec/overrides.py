@@ -64,8 +64,9 @@ class Preset:
 
 PRESETS = {
     "small-data": Preset(
-        "ML-100K-sized data, the kit's benchmark protocol: histories of 50, batch 256, Adam 1e-3, patience 3",
-        {"data.max_seq_len": 50, "train.batch_size": 256, "train.lr": 1e-3, "train.patience": 3, "train.epochs": 100},
+        "ML-100K-sized data, the kit's benchmark protocol: histories of 50, batch 256, Adam 1e-3, patience 10 "
+        "(the stopping-rule study's rule, benchmarks/results/stopping_rule.md), at most 100 epochs",
+        {"data.max_seq_len": 50, "train.batch_size": 256, "train.lr": 1e-3, "train.patience": 10, "train.epochs": 100},
     ),
     "paper-ml10m": Preset(
         "the Ada-Ranker paper on ML-10M: histories of 200, batch 1024 (Ada-Ranker 2048), Adam 1e-3, patience 10",
