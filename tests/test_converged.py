@@ -66,10 +66,15 @@ def test_split_runs_separates_the_certificate_and_drops_histories():
 
 def test_a_lesson_holds_when_the_certificate_moves_it_within_its_spread():
     rule = pd.DataFrame(
-        {"diff_mean": [0.010, 0.010, 0.010], "diff_std": [0.004, 0.004, float("nan")]}, index=list("abc")
+        {"diff_mean": [0.010, 0.010, 0.010, -0.02], "diff_std": [0.004, 0.004, float("nan"), 0.08]},
+        index=list("abcd"),
     )
-    cert = pd.DataFrame({"diff_mean": [0.013, 0.020, 0.011]}, index=list("abc"))
+    cert = pd.DataFrame(
+        {"diff_mean": [0.013, 0.020, 0.011, 0.01], "diff_std": [0.004, 0.004, 0.002, 0.005]}, index=list("abcd")
+    )
     moves = cell_moves(rule, cert, ["diff"]).set_index("cell")
     assert moves.loc["a", "holds"] is True and moves.loc["b", "holds"] is False
     assert moves.loc["c", "holds"] is None  # one seed: no spread to judge by
     assert moves.loc["b", "move"] == pytest.approx(0.010)
+    # a rule whose cut inflated its own spread (one seed stalled, one not) is judged by the looser reading's
+    assert moves.loc["d", "holds"] is False and moves.loc["d", "spread"] == pytest.approx(0.005)

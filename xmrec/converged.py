@@ -108,13 +108,18 @@ def split_runs(runs: Sequence[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def cell_moves(rule: pd.DataFrame, certificate: pd.DataFrame, lessons: Sequence[str]) -> pd.DataFrame:
-    """Per cell (the index both frames share) and lesson: the rule's mean and spread over seeds
-    (``<lesson>_mean``, ``<lesson>_std``), how far the certificate moves the mean (``move``) and
-    whether the lesson ``holds`` (move within the spread; None with a single seed: no spread)."""
+    """Per cell (the index both frames share) and lesson: the rule's mean (``<lesson>_mean``), the
+    spread over seeds it must stay within, how far the certificate moves the mean (``move``) and
+    whether the lesson ``holds`` (move within the spread; None with a single seed: no spread).
+
+    The spread is the smaller of the two readings' std over seeds (``<lesson>_std``): a rule that
+    cuts one seed on a plateau and not the other inflates its own spread, and must not certify
+    itself by it."""
     out = []
     for cell in rule.index.intersection(certificate.index):
         for lesson in lessons:
-            mean, spread = rule.loc[cell, f"{lesson}_mean"], rule.loc[cell, f"{lesson}_std"]
+            mean = rule.loc[cell, f"{lesson}_mean"]
+            spread = min(rule.loc[cell, f"{lesson}_std"], certificate.loc[cell, f"{lesson}_std"])
             move = abs(certificate.loc[cell, f"{lesson}_mean"] - mean)
             holds = None if spread != spread else bool(move <= spread)
             out.append({"cell": cell, "lesson": lesson, "mean": mean, "spread": spread, "move": move, "holds": holds})
