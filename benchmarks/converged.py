@@ -35,7 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +43,6 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-CHOICE = RESULTS / "stopping_rule.json"
 PAPER = {"GRU4Rec": ("ML-10M", 0.9187, 0.9279)}  # Ada-Ranker paper, test GAUC base -> Ada (end-to-end)
 
 
@@ -55,13 +54,16 @@ class Study:
     keys: tuple  # what names a training
     arm: str  # the column that tells the runs compared within a model ("mode", or "variant")
     planned: int  # trainings the study's recording plans (its command's defaults)
+    rule_study: str = "stopping_rule"  # the results name of the stopping-rule study that chose the preset's rule
 
 
 TRAINING = ("model", "mode", "train_sampler", "seed")
 STUDIES = {
     "shift": Study("shift_matrix_recorded", "shift_matrix", "small-data", TRAINING, "mode", 24),
     "seven": Study("seven_models_recorded", "seven_models", "small-data", TRAINING, "mode", 28),
-    "ablation": Study("ablation_recorded", "ablation", "teaching", ("variant", *TRAINING), "variant", 18),
+    "ablation": Study(
+        "ablation_recorded", "ablation", "teaching", ("variant", *TRAINING), "variant", 18, "stopping_rule_teaching"
+    ),
 }
 
 
@@ -94,16 +96,14 @@ def shift_headline(rows: pd.DataFrame) -> pd.DataFrame:
 
 def arm_gains(rows: pd.DataFrame, arm: str, metric: str = "gauc") -> pd.DataFrame:
     """Per (model, arm) other than the base: ``metric`` of the arm minus the base of the same model and
-    seed (``diff``), over seeds, with how many seeds the arm is ahead (matched lists only)."""
+    seed (``diff``, ``xmrec.stats.seed_differences``), over seeds, with how many seeds the arm is
+    ahead (matched lists only)."""
+    from xmrec.stats import seed_differences
+
     rows = rows[rows.test_sampler == rows.train_sampler]
-    base = rows[rows["mode"] == "base"].set_index(["model", "seed"])[metric]
-    other = rows[rows["mode"] != "base"].copy()
-    other["diff"] = (
-        other[metric].to_numpy() - base.reindex(pd.MultiIndex.from_frame(other[["model", "seed"]])).to_numpy()
-    )
-    other = other.dropna(subset=["diff"])
-    out = _frame(other.groupby(["model", arm], sort=False)[["diff"]])
-    out["ahead"] = other.assign(ahead=other["diff"] > 0).groupby(["model", arm], sort=False)["ahead"].sum()
+    diffs = seed_differences(rows.assign(label=rows[arm]), [metric]).rename(columns={"label": arm, metric: "diff"})
+    out = _frame(diffs.groupby(["model", arm], sort=False)[["diff"]])
+    out["ahead"] = diffs.assign(ahead=diffs["diff"] > 0).groupby(["model", arm], sort=False)["ahead"].sum()
     return out
 
 
@@ -125,16 +125,25 @@ LESSON_COLUMNS = {
 
 
 # -- the record --------------------------------------------------------------------------------------
-def chosen_rule() -> dict | None:
-    """The stopping-rule study's choice (its fields), when it made one."""
-    if not CHOICE.exists():
+def chosen_rule(study: str) -> tuple[str, dict] | None:
+    """What the study's stopping-rule study settled on: ("chosen" or "provisional", the rule's fields)."""
+    path = RESULTS / f"{STUDIES[study].rule_study}.json"
+    if not path.exists():
         return None
-    study = json.loads(CHOICE.read_text())
-    return next((r["fields"] for r in study["rules"] if r["rule"] == study["choice"]), None)
+    result = json.loads(path.read_text())
+    for kind in ("choice", "provisional"):
+        if result.get(kind):
+            fields = next(r["fields"] for r in result["rules"] if r["rule"] == result[kind])
+            return ("chosen" if kind == "choice" else "provisional"), fields
+    return None
 
 
-def rule_fields(rule) -> dict:
-    return {k: getattr(rule, k) for k in ("valid_metric", "patience", "patience_lists", "min_epochs", "min_loss_drop")}
+def describe(rule: dict) -> str:
+    """A rule's fields in words."""
+    stop = f"patience {rule['patience']}" if rule["patience_lists"] is None else f"{rule['patience_lists']:,} lists"
+    if rule["min_loss_drop"] is not None:
+        stop += f" (not while the training loss falls by more than {rule['min_loss_drop']:.0%} per epoch)"
+    return f"{stop} on the validation {rule['valid_metric'].upper()}"
 
 
 def preset_rule(preset: str):
@@ -165,14 +174,15 @@ def converged(study: str, recorded: dict, rule, preset: str) -> dict:
             frame[f"{lesson}_holds"] = [m.holds.get(c) for c in frame.index]
         found[name] = frame.reset_index().to_dict("records")
     incomplete = sorted({r["run"] for r in rows + checks if not r["complete"]})
-    choice = chosen_rule()
+    settled = chosen_rule(study)
+    status = (
+        None
+        if settled is None
+        else (settled[0] if all(asdict(rule)[k] == v for k, v in settled[1].items()) else "other")
+    )
     return {
-        "rule": {
-            "preset": preset,
-            **rule_fields(rule),
-            "is_study_choice": None if choice is None else all(rule_fields(rule)[k] == v for k, v in choice.items()),
-        },
-        "certificate": rule_fields(certificate),
+        "rule": {"preset": preset, **asdict(rule), "study_status": status, "study": spec.rule_study},
+        "certificate": asdict(certificate),
         "incomplete": incomplete,
         "trainings": len(trainings),
         "planned": recorded.get("planned", spec.planned),
@@ -199,21 +209,24 @@ def verdict(row: dict, lesson: str) -> str:
     return f"holds (moves {move * 100:.2f})" if holds else f"**moves {move * 100:.2f}, beyond its spread**"
 
 
-def header(study: str, result: dict) -> list[str]:
+def header(result: dict) -> list[str]:
     from xmrec.provenance import as_markdown
 
     rule, cert, source = result["rule"], result["certificate"], result["source"]
-    stop = f"patience {rule['patience']}" if rule["patience_lists"] is None else f"{rule['patience_lists']:,} lists"
-    four = f"patience {cert['patience']}" if cert["patience_lists"] is None else f"{cert['patience_lists']:,} lists"
-    choice = {None: "no rule is chosen yet", True: "the stopping-rule study's choice", False: "NOT the study's choice"}
+    status = {
+        None: "no rule is chosen yet",
+        "chosen": "the stopping-rule study's choice",
+        "provisional": "the stopping-rule study's provisional rule",
+        "other": "NOT the study's rule",
+    }
     lines = [
         as_markdown(result["provenance"]),
         f"Source: `{source['file']}` ({result['trainings']} trainings recorded"
         + (f" of {result['planned']} planned" if result["planned"] else "")
         + f"; recorded by `{source['command']}` at commit(s) {', '.join(source['commits'])}).  ",
-        f"Rule: the `{rule['preset']}` preset's, {stop} on the validation {rule['valid_metric'].upper()} "
-        f"({choice[rule['is_study_choice']]}, `benchmarks/results/stopping_rule.md`), replayed over each recorded "
-        f"history: the test metrics of the epoch it restores. Certificate: the same replay with {four}.\n",
+        f"Rule: the `{rule['preset']}` preset's, {describe(rule)} ({status[rule['study_status']]}, "
+        f"`benchmarks/results/{rule['study']}.md`), replayed over each recorded history: the test metrics of the "
+        f"epoch it restores. Certificate: the same replay with {describe(cert)}.\n",
         "Points = 0.01 GAUC. A difference is paired by seed (the two runs of a seed share their data and "
         "initialisation seed), shown as mean ± std over seeds. A lesson *holds* when the certificate moves it by no "
         "more than that spread; with one seed there is no spread to judge by.\n",
@@ -359,7 +372,7 @@ def main(argv=None) -> int:
     result = {"provenance": provenance({k: str(v) for k, v in vars(args).items()}, "cpu", command), **result}
     atomic_write_text(out.with_suffix(".json"), json.dumps(result, indent=1, default=float))
     title, body = TITLES[args.study]
-    text = "\n".join([title + "\n", *header(args.study, result), *body(result)]) + "\n"
+    text = "\n".join([title + "\n", *header(result), *body(result)]) + "\n"
     atomic_write_text(out.with_suffix(".md"), text)
     print(text)
     return 0

@@ -64,12 +64,12 @@ def test_the_shift_study_pairs_base_and_ada_per_cell_and_writes_its_report(tmp_p
     }
     path = tmp_path / "rec.json"
     path.write_text(json.dumps(recorded))
-    monkeypatch.setattr(report, "CHOICE", tmp_path / "no-study.json")
+    monkeypatch.setattr(report, "RESULTS", tmp_path)  # no stopping-rule study there
     assert report.main(["--study", "shift", "--recorded", str(path), "--out", str(tmp_path / "out")]) == 0
     result = json.loads((tmp_path / "out.json").read_text())
     cells = {c["test_sampler"]: c for c in result["lessons"]["cells"]}
     assert set(cells) == set(SAMPLERS) and cells["uniform"]["base_drop_mean"] < 0  # easier lists: negative drop
     assert abs(cells["mixer"]["diff_mean"]) < 1e-12  # identical curves: no difference
-    assert result["rule"]["is_study_choice"] is None  # no study: said, not assumed
+    assert result["rule"]["study_status"] is None  # no study: said, not assumed
     text = (tmp_path / "out.md").read_text()
     assert "## SASRec, test GAUC per cell" in text and "no rule is chosen yet" in text
