@@ -18,14 +18,16 @@ def processed(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("processed")
 
 
-def run(name: str, tmp_path: Path, processed: Path) -> dict:
-    """Execute ``name`` with SMOKE, figures and runs in ``tmp_path``; its recorded results."""
+def run(name: str, tmp_path: Path, processed: Path, **extra) -> dict:
+    """Execute ``name`` with SMOKE, figures and runs in ``tmp_path`` (and ``extra`` parameters); its recorded
+    results."""
     params = {
         "SMOKE": True,
         "FIGURES_DIR": str(tmp_path),
         "RUNS_DIR": str(tmp_path / "runs"),
         "PROCESSED_DIR": str(processed),
         "THREADS": 1,
+        **extra,
     }
     run_notebook(NOTEBOOKS / name, tmp_path / "executed", params)
     record = json.loads((tmp_path / f"{name[:2]}_results.json").read_text())
@@ -61,7 +63,7 @@ def test_03_train_base_vs_adaranker(tmp_path, processed):
 
 
 def test_04_compare_metrics(tmp_path, processed):
-    rec = run("04_compare_metrics.ipynb", tmp_path, processed)
+    rec = run("04_compare_metrics.ipynb", tmp_path, processed, MODELS=["GRU4Rec", "SASRec"])  # the default is one
     runs = rec["runs"]
     assert {r["model"] for r in runs} == set(rec["models"]) and len(rec["models"]) >= 2
     assert {r["mode"] for r in runs} >= {"base", "ada"}
