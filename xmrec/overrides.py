@@ -101,7 +101,7 @@ PRESETS["smoke"] = Preset(
 )
 PRESETS["scorer"] = Preset(
     "a kit ranker as a cross-market scorer feature: histories of 20, batch 256, Adam 1e-3, patience 10 (the "
-    "small-data study's rule; patience 2 cut the faithful Ada-Ranker on its starting plateau), at most 30 epochs "
+    "small-data study's rule; at patience 2 its rankers stopped by epoch 7, far from done), at most 30 epochs "
     "(the notebook's time budget)",
     {"data.max_seq_len": 20, "train.batch_size": 256, "train.lr": 1e-3, "train.patience": 10, "train.epochs": 30},
 )
