@@ -174,12 +174,10 @@ def converged(study: str, recorded: dict, rule, preset: str) -> dict:
             frame[f"{lesson}_holds"] = [m.holds.get(c) for c in frame.index]
         found[name] = frame.reset_index().to_dict("records")
     incomplete = sorted({r["run"] for r in rows + checks if not r["complete"]})
-    settled = chosen_rule(study)
-    status = (
-        None
-        if settled is None
-        else (settled[0] if all(asdict(rule)[k] == v for k, v in settled[1].items()) else "other")
-    )
+    status = None  # no stopping-rule study has settled on a rule
+    if (settled := chosen_rule(study)) is not None:
+        kind, fields = settled
+        status = kind if all(asdict(rule)[k] == v for k, v in fields.items()) else "other"
     return {
         "rule": {"preset": preset, **asdict(rule), "study_status": status, "study": spec.rule_study},
         "certificate": asdict(certificate),

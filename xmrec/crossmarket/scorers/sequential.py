@@ -80,7 +80,7 @@ def _new_ids(raw_ids: np.ndarray, ids: pd.Index) -> np.ndarray:
 class SequentialScorer(Scorer):
     """A kit ranker (``model``, Ada-Ranker when ``ada``) trained on the view; its logit is the feature.
 
-    Its protocol is a preset (``scorer``: histories of 20, batch 256, patience 10, at most 30 epochs),
+    Its protocol is a preset (``scorer`` unless ``preset`` names another: ``xmrec.overrides.PRESETS``),
     with ``sets`` (``"section.field=value"``) over it; it trains through the run layer, in memory.
     """
 
