@@ -59,7 +59,8 @@ class Study:
 
 TRAINING = ("model", "mode", "train_sampler", "seed")
 STUDIES = {
-    "shift": Study("shift_matrix_recorded", "shift_matrix", "small-data", TRAINING, "mode", 24),
+    # 3 seeds of 8 trainings, and seeds 2025-2026 of the 4 mixer-trained ones (their spread was as large as the effect)
+    "shift": Study("shift_matrix_recorded", "shift_matrix", "small-data", TRAINING, "mode", 32),
     "seven": Study("seven_models_recorded", "seven_models", "small-data", TRAINING, "mode", 28),
     "ablation": Study(
         "ablation_recorded", "ablation", "teaching", ("variant", *TRAINING), "variant", 18, "stopping_rule_teaching"
@@ -221,7 +222,10 @@ def header(result: dict) -> list[str]:
         as_markdown(result["provenance"]),
         f"Source: `{source['file']}` ({result['trainings']} trainings recorded"
         + (f" of {result['planned']} planned" if result["planned"] else "")
-        + f"; recorded by `{source['command']}` at commit(s) {', '.join(source['commits'])}).  ",
+        + "; recorded by "
+        + " then ".join(f"`{c}`" for c in source["commands"])
+        + " at commit(s) "
+        + f"{', '.join(source['commits'])}).  ",
         f"Rule: the `{rule['preset']}` preset's, {describe(rule)} ({status[rule['study_status']]}, "
         f"`benchmarks/results/{rule['study']}.md`), replayed over each recorded history: the test metrics of the "
         f"epoch it restores. Certificate: the same replay with {describe(cert)}.\n",
@@ -363,7 +367,7 @@ def main(argv=None) -> int:
     commits = sorted({str(r.get("commit") or recorded["provenance"]["commit"])[:10] for r in recorded["runs"]})
     result["source"] = {
         "file": str(source.relative_to(ROOT) if source.is_relative_to(ROOT) else source),
-        "command": recorded["provenance"]["command"],
+        "commands": recorded.get("commands") or [recorded["provenance"]["command"]],
         "commits": commits,
     }
     command = ["python", f"benchmarks/{Path(__file__).name}", *(argv if argv is not None else sys.argv[1:])]

@@ -48,6 +48,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shlex
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -272,6 +273,7 @@ class Record:
         self.path = args.out.with_suffix(".json")
         self.protocol = protocol_of(args)
         self.runs: list[dict] = []
+        self.commands = [shlex.join(command)]  # every command that wrote this file, oldest first
         if self.path.exists() and not args.fresh:
             old = json.loads(self.path.read_text())
             if old.get("stale"):
@@ -286,6 +288,8 @@ class Record:
                     "or --fresh to start over"
                 )
             self.runs = old["runs"]
+            earlier = old.get("commands") or [old["provenance"]["command"]]
+            self.commands = [c for c in earlier if c != self.commands[0]] + self.commands
         config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
         device = self.protocol["configs"]["base"]["train"]["device"]
         self.provenance = provenance({**config, "protocol": self.protocol}, device, command)
@@ -299,7 +303,15 @@ class Record:
         self.runs = [r for r in self.runs if tuple(r[k] for k in RUN_KEYS) not in new] + rows
         atomic_write_text(
             self.path,
-            json.dumps({"provenance": self.provenance, "protocol": self.protocol, "runs": self.runs}, indent=1),
+            json.dumps(
+                {
+                    "provenance": self.provenance,
+                    "commands": self.commands,
+                    "protocol": self.protocol,
+                    "runs": self.runs,
+                },
+                indent=1,
+            ),
         )
 
 
@@ -374,8 +386,9 @@ def matched_table(runs) -> str:
     return "\n".join(rows) + "\n"
 
 
-def write_report(json_path: Path, md_path: Path, planned: int) -> str:
-    """Rebuild the markdown report from the JSON record; returns its text."""
+def write_report(json_path: Path, md_path: Path, plan: dict) -> str:
+    """Rebuild the markdown report from the JSON record; returns its text. Planned: ``plan``'s trainings
+    and every recorded one (an earlier command may have added seeds or samplers this one does not ask for)."""
     import pandas as pd
 
     from xmrec.shift_matrix import paired_runs, summarize
@@ -385,6 +398,7 @@ def write_report(json_path: Path, md_path: Path, planned: int) -> str:
         raise SystemExit(f"{json_path} is marked stale ({data['stale']}): its report stays as it was written")
     recorded, prov = pd.DataFrame(data["runs"]), data["provenance"]
     trained = recorded.drop_duplicates(list(RUN_KEYS))
+    planned = len(set(plan) | set(trained[list(RUN_KEYS)].itertuples(index=False, name=None)))
     runs = paired_runs(recorded)
     stopped = (
         (trained.epochs_run - trained.best_epoch >= trained.patience) & (trained.epochs_run < trained.epochs)
@@ -394,7 +408,9 @@ def write_report(json_path: Path, md_path: Path, planned: int) -> str:
     commits = {str(c)[:10] + (" (dirty)" if d else "") for c, d in zip(recorded.commit, recorded.dirty)}
     parts = [
         "# The shift matrix on ML-100K: what a change of candidate distribution costs a ranker\n",
-        f"Written by `{prov['command']}` (rebuilt from `{json_path.name}` after every session).  ",
+        "Written by "
+        + " then ".join(f"`{c}`" for c in data.get("commands") or [prov["command"]])
+        + f" (rebuilt from `{json_path.name}` after every session).  ",
         protocol_line(data["protocol"]["configs"], recorded.device),
         f"**{len(trained)} of {planned} planned trainings recorded**; {stopped} of {len(trained)} ended by early "
         f"stopping. Every run met the same test lists per test sampler: {'yes' if same_lists else 'NO'}. "
@@ -424,7 +440,7 @@ def main(argv=None) -> int:
     command = ["python", f"benchmarks/{Path(__file__).name}", *(argv if argv is not None else sys.argv[1:])]
     plan = plan_of(args)
     if args.report:
-        print(write_report(args.out.with_suffix(".json"), args.out.with_suffix(".md"), planned=len(plan)))
+        print(write_report(args.out.with_suffix(".json"), args.out.with_suffix(".md"), plan))
         return 0
     record, store = Record(args, command), run_store(args)
     stored = {key: spec for key, spec in plan.items() if store.done(spec)}
@@ -442,7 +458,7 @@ def main(argv=None) -> int:
     if not record.runs:
         print(f"nothing recorded in {record.path} yet")
         return 0
-    print(write_report(record.path, args.out.with_suffix(".md"), planned=len(plan)))
+    print(write_report(record.path, args.out.with_suffix(".md"), plan))
     return 0
 
 
