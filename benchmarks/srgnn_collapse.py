@@ -12,7 +12,8 @@ records at every optimiser step what each stage hands to the next:
 4. the prediction MLP: the share of tanh units saturated (|pre-activation| > 3, where tanh' < 0.01)
    and the spread of the logits inside a list (0 = every candidate gets the same score).
 
-It does so for the base, the faithful Ada-Ranker, and Ada-Rankers with one named switch of
+It does so for the base, the faithful Ada-Ranker (also with the authors' session graph exactly:
+``srgnn_skip_alias0``), and Ada-Rankers with one named switch of
 docs/DESIGN.md that removes or restarts one part (FiLM, the parameter patches): a switch that keeps
 the collapse clears its part; the order in which the stages grow says where it starts. Writes
 ``benchmarks/results/srgnn_collapse.{json,md,png}`` (provenance, per-step trace, per-epoch history, a figure).
@@ -36,6 +37,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "srgnn_collapse"
 VARIANTS = {  # label -> (training mode, ModelConfig switches of docs/DESIGN.md's deviation table)
     "base": ("base", {}),
     "faithful": ("ada", {}),
+    "authors' graph": ("ada", {"srgnn_skip_alias0": True}),  # the kit's SRGNN graph default aside: the authors' exactly
     "no FiLM": ("ada", {"use_input_modulation": False}),
     "identity_film": ("ada", {"identity_film": True}),
     "no patches": ("ada", {"use_param_modulation": False}),
