@@ -43,6 +43,10 @@ VARIANTS = {  # label -> (training mode, ModelConfig switches of docs/DESIGN.md'
     "no patches": ("ada", {"use_param_modulation": False}),
     "identity_patches": ("ada", {"identity_patches": True}),
 }
+STAGES = (  # what StepProbe records, in the order the forward pass computes it
+    *("gamma", "beta", "history_std", "node_std", "alpha", "glob_std", "last_std", "user_std"),
+    *("saturated", "logit_spread"),
+)
 SATURATED = 3.0  # |tanh pre-activation| above which tanh' < 0.01
 
 
@@ -146,18 +150,7 @@ def summary_rows(runs: list[dict], last_steps: int = 10) -> list[dict]:
             "seed": run["seed"],
             "valid_gauc": [round(h["gauc"], 4) for h in run["history"]],
         }
-        for key in (
-            "gamma",
-            "beta",
-            "history_std",
-            "node_std",
-            "alpha",
-            "glob_std",
-            "last_std",
-            "user_std",
-            "saturated",
-            "logit_spread",
-        ):
+        for key in STAGES:
             vals = [[s[key] for s in part if key in s] for part in (first, last)]
             row[key] = [float(np.mean(v)) if v else None for v in vals]
         rows.append(row)
@@ -203,18 +196,7 @@ def as_table(rows: list[dict]) -> str:
     def fmt(pair):
         return " -> ".join("-" if v is None else f"{v:.3g}" for v in pair)
 
-    keys = (
-        "gamma",
-        "beta",
-        "history_std",
-        "node_std",
-        "alpha",
-        "glob_std",
-        "last_std",
-        "user_std",
-        "saturated",
-        "logit_spread",
-    )
+    keys = STAGES
     lines = ["| variant | seed | " + " | ".join(keys) + " | valid GAUC by epoch |", "|---" * (len(keys) + 3) + "|"]
     for r in rows:
         lines.append(
