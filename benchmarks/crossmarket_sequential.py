@@ -23,9 +23,10 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
 from t1_study import default_t1
 
-from xmrec.crossmarket.ablation import added_value
+from xmrec.crossmarket.ablation import added_value, recorded_protocols
 from xmrec.crossmarket.scorers.sequential import SequentialScorer
 from xmrec.io import atomic_write_text
 from xmrec.overrides import PRESETS
@@ -52,6 +53,7 @@ def measure(result, sets: tuple[str, ...]) -> tuple[list[dict], list[dict]]:
 
 
 def report(record: dict) -> str:
+    results, trainings = recorded_protocols(record)
     lines = [
         "# Notebook 05's sequential rankers: stand-in and converged\n",
         as_markdown(record["provenance"]),
@@ -59,28 +61,22 @@ def report(record: dict) -> str:
         f"(`SequentialScorer`, preset `{PRESET}`). Ranker: the notebook's study ranker ({STUDY}). "
         "The gain of a ranker with a score is over the same ranker without it, in the same protocol.\n",
     ]
-    for label, part in record["protocols"].items():
-        lines += [f"## {label}: `{PRESET}` preset" + (f" with {', '.join(part['sets'])}" if part["sets"] else ""), ""]
+    for label, sets in record["provenance"]["config"]["protocols"].items():
+        lines += [f"## {label}: `{PRESET}` preset" + (f" with {', '.join(sets)}" if sets else ""), ""]
         lines += ["| training | best epoch | epochs run | epoch cap | patience | validation GAUC (best) | ended by |"]
         lines += ["|---|---|---|---|---|---|---|"]
-        for t in part["trainings"]:
-            end = "the epoch cap (not converged)" if t["epochs_run"] == t["epochs"] else "the stopping rule"
+        for t in trainings[trainings.protocol == label].itertuples():
             lines.append(
-                f"| {t['label']} | {t['best_epoch']} | {t['epochs_run']} | {t['epochs']} | {t['patience']} | "
-                f"{t['valid_gauc']:.4f} | {end} |"
+                f"| {t.label} | {t.best_epoch} | {t.epochs_run} | {t.epochs} | {t.patience} | {t.valid_gauc:.4f} | "
+                f"{t.ended_by} |"
             )
-        base = next(r["ndcg@10"] for r in part["table"] if r["family"] == "ranker")
         lines += [
             "",
             "| method | features | NDCG@10 | HR@10 | gain over the ranker without it |",
             "|---|---|---|---|---|",
         ]
-        for r in part["table"]:
-            gain = (
-                f"{r['ndcg@10'] - base:+.4f}"
-                if r["family"] == "ranker" and r["features"] != "pipeline features"
-                else ""
-            )
+        for r in results[results.protocol == label].to_dict("records"):
+            gain = "" if pd.isna(r["gain"]) else f"{r['gain']:+.4f}"
             lines.append(f"| {r['method']} | {r['features']} | {r['ndcg@10']:.4f} | {r['hit@10']:.4f} | {gain} |")
         lines.append("")
     return "\n".join(lines)
@@ -90,16 +86,23 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=list(PROTOCOLS))
     p.add_argument("--out", type=Path, default=RESULTS, help="results path without suffix (.json, .md)")
+    p.add_argument("--report", action="store_true", help="only rebuild the markdown report from the JSON")
     args = p.parse_args(argv)
-    result, seconds = default_t1()
-    protocols = {}
-    for label in args.protocols:
-        table, trainings = measure(result, PROTOCOLS[label])
-        protocols[label] = {"sets": list(PROTOCOLS[label]), "table": table, "trainings": trainings}
-        print(f"{label}: " + ", ".join(f"{r['method']} {r['features']} {r['ndcg@10']:.4f}" for r in table), flush=True)
+    if args.report:
+        text = report(json.loads(args.out.with_suffix(".json").read_text()))
+        atomic_write_text(args.out.with_suffix(".md"), text)
+        print(text)
+        return 0
     config = {"preset": PRESET, "protocols": {k: PROTOCOLS[k] for k in args.protocols}, "model": MODEL}
     config.update(targets=TARGETS, seed=SEED, study_ranker=STUDY, out=str(args.out))
-    record = {"provenance": provenance(config, "cpu", sys.argv), "pipeline_seconds": seconds, "protocols": protocols}
+    command = ["python", f"benchmarks/{Path(__file__).name}", *(argv if argv is not None else sys.argv[1:])]
+    record = {"provenance": provenance(config, "cpu", command)}  # the code as it starts, not as it ends
+    result, record["pipeline_seconds"] = default_t1()
+    record["protocols"] = {}
+    for label in args.protocols:
+        table, trainings = measure(result, PROTOCOLS[label])
+        record["protocols"][label] = {"sets": list(PROTOCOLS[label]), "table": table, "trainings": trainings}
+        print(f"{label}: " + ", ".join(f"{r['method']} {r['features']} {r['ndcg@10']:.4f}" for r in table), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out.with_suffix(".json"), json.dumps(record, indent=1))
     text = report(record)

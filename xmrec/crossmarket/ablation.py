@@ -21,7 +21,7 @@ from .pipeline import CrossMarketResult
 from .ranker import RankerConfig, cross_validate
 from .scorers.base import Scorer
 
-__all__ = ["added_value"]
+__all__ = ["added_value", "recorded_protocols"]
 
 
 def added_value(
@@ -66,3 +66,24 @@ def added_value(
             cross_validate(table, labels, users, config=rcfg).valid_scores,
         )
     return pd.DataFrame(rows), extra
+
+
+def recorded_protocols(record: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A ``benchmarks/crossmarket_sequential.py`` record as two frames, one row per protocol and row of
+    :func:`added_value` (with ``gain``: NDCG@10 over the same ranker without the score), and one per
+    protocol and training (with ``ended_by``: the stopping rule, or the epoch cap, i.e. not converged)."""
+    tables, trainings = [], []
+    for protocol, part in record["protocols"].items():
+        table = pd.DataFrame(part["table"]).assign(protocol=protocol)
+        alone = table["features"] == "pipeline features"
+        with_score = (table["family"] == "ranker") & ~alone
+        table["gain"] = (table["ndcg@10"] - table.loc[alone, "ndcg@10"].iloc[0]).where(with_score)
+        tables.append(table)
+        runs = pd.DataFrame(part["trainings"]).drop(columns="history").assign(protocol=protocol)
+        runs["ended_by"] = [
+            "the epoch cap" if r.epochs_run == r.epochs else "the stopping rule" for r in runs.itertuples()
+        ]
+        trainings.append(runs)
+    first = ["protocol"]
+    results, runs = pd.concat(tables, ignore_index=True), pd.concat(trainings, ignore_index=True)
+    return results[first + [c for c in results if c not in first]], runs[first + [c for c in runs if c not in first]]
