@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from xmrec.crossmarket import CrossMarketConfig, run_target
-from xmrec.crossmarket.ablation import added_value
+from xmrec.crossmarket.ablation import added_value, recorded_protocols
 from xmrec.crossmarket.evaluation import list_metrics
 from xmrec.crossmarket.graph import VALID
 from xmrec.crossmarket.leakage import leakage_cost
@@ -82,3 +82,27 @@ def test_market_coverage_counts(result):
     sources = [m for m in result.data.market_names if m != "m1"]
     assert cov.loc["all sources", "interactions"] == cov.loc[sources, "interactions"].sum()
     assert cov.loc["all sources", "candidate items seen"] >= cov.loc[sources, "candidate items seen"].max()
+
+
+def test_recorded_protocols_gain_is_over_the_same_protocols_ranker_and_names_capped_trainings():
+    def part(plain: float, with_score: float, epochs_run: int) -> dict:
+        table = [
+            {"method": "s:score", "family": "scorer", "features": "alone", "ndcg@10": 0.3, "hit@10": 0.5},
+            {"method": "r", "family": "ranker", "features": "pipeline features", "ndcg@10": plain, "hit@10": 0.8},
+            {
+                "method": "r",
+                "family": "ranker",
+                "features": "pipeline features + s",
+                "ndcg@10": with_score,
+                "hit@10": 0.8,
+            },
+        ]
+        run = {"label": "s", "epochs": 30, "epochs_run": epochs_run, "best_epoch": 20, "history": [{}]}
+        return {"table": table, "trainings": [run]}
+
+    results, trainings = recorded_protocols({"protocols": {"a": part(0.6, 0.65, 30), "b": part(0.7, 0.69, 25)}})
+    gains = results.dropna(subset=["gain"]).set_index("protocol")["gain"]
+    assert gains.round(6).to_dict() == {"a": 0.05, "b": -0.01}
+    assert results.query("family == 'scorer' or features == 'pipeline features'")["gain"].isna().all()
+    assert trainings.set_index("protocol")["ended_by"].to_dict() == {"a": "the epoch cap", "b": "the stopping rule"}
+    assert "history" not in trainings
