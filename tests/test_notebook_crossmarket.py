@@ -40,6 +40,7 @@ def real(tmp_path_factory):
 
 
 PROTOCOL_RECORD = project_root() / "benchmarks" / "results" / "crossmarket_protocol.json"
+SEQUENTIAL_RECORD = project_root() / "benchmarks" / "results" / "crossmarket_sequential.json"
 
 
 def _check_common(res: dict, figures) -> None:
@@ -74,6 +75,11 @@ def _check_common(res: dict, figures) -> None:
     assert {r["label"] for r in res["runs"]} == {f"{k}_sasrec[{res['target']}]" for k in ("base", "ada")}
     for r in res["runs"]:  # each sequential training recorded with its cap and patience
         assert 1 <= r["best_epoch"] <= r["epochs_run"] <= r["epochs"] and r["patience"] >= 1
+    # the recorded stand-in and converged trainings are shown on real t1 only, when recorded
+    shown = res["sequential_recorded"] is not None
+    assert shown == (res["source"] == "real" and res["target"] == "t1" and SEQUENTIAL_RECORD.is_file())
+    if shown:
+        assert {r["protocol"] for r in res["sequential_recorded"]} == {"stand-in", "converged"}
 
 
 def test_05_on_synthetic_markets_says_so(synthetic):
