@@ -82,6 +82,13 @@ def report(record: dict) -> str:
     return "\n".join(lines)
 
 
+def write_report(record: dict, out: Path) -> None:
+    """The markdown report of ``record`` beside its JSON, and on the terminal."""
+    text = report(record)
+    atomic_write_text(out.with_suffix(".md"), text)
+    print(text)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=list(PROTOCOLS))
@@ -89,9 +96,7 @@ def main(argv=None) -> int:
     p.add_argument("--report", action="store_true", help="only rebuild the markdown report from the JSON")
     args = p.parse_args(argv)
     if args.report:
-        text = report(json.loads(args.out.with_suffix(".json").read_text()))
-        atomic_write_text(args.out.with_suffix(".md"), text)
-        print(text)
+        write_report(json.loads(args.out.with_suffix(".json").read_text()), args.out)
         return 0
     config = {"preset": PRESET, "protocols": {k: PROTOCOLS[k] for k in args.protocols}, "model": MODEL}
     config.update(targets=TARGETS, seed=SEED, study_ranker=STUDY, out=str(args.out))
@@ -105,9 +110,7 @@ def main(argv=None) -> int:
         print(f"{label}: " + ", ".join(f"{r['method']} {r['features']} {r['ndcg@10']:.4f}" for r in table), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out.with_suffix(".json"), json.dumps(record, indent=1))
-    text = report(record)
-    atomic_write_text(args.out.with_suffix(".md"), text)
-    print(text)
+    write_report(record, args.out)
     return 0
 
 

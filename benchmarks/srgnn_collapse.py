@@ -172,10 +172,11 @@ def plot_trace(runs: list[dict], path: Path) -> None:
     )
     colours = dict(zip(VARIANTS, plt.get_cmap("tab10").colors))
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6))
+    first_seed = min(r["seed"] for r in runs)  # solid lines; the other seeds dashed
     for ax, (key, title, scale) in zip(axes, panels):
         for run in runs:
             steps = [s for s in run["steps"] if key in s]
-            style = "-" if run["seed"] == min(r["seed"] for r in runs) else "--"
+            style = "-" if run["seed"] == first_seed else "--"
             ax.plot(
                 [s["step"] for s in steps],
                 [s[key] for s in steps],
