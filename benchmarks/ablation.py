@@ -76,6 +76,7 @@ def main(argv=None) -> int:
                 **row,
                 "variant": row["label"],
                 "run": result.record.spec.name,
+                "extends": (result.record.summary.get("extends") or {}).get("run"),
                 "commit": result.record.provenance["commit"],
             }
             for result, row in zip(exp.results, exp.records())

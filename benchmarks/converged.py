@@ -19,7 +19,7 @@ Studies (``--study``), each from ``benchmarks/results/<recorded>.json`` to ``<ou
 The recordings (resumable; they share the run store ``<data dir>/runs``, so the seven-model
 table reads the shift matrix's mixer-trained GRU4Rec and SASRec runs back instead of training them):
 
-    R="--patience 40 --epochs 150 --set train.test_every_epoch=true \\
+    R="--patience 40 --epochs 300 --set train.test_every_epoch=true \\
        --set train.test_samplers=mixer,uniform,popularity,category,unpopular,other-category"
     .venv/bin/python benchmarks/shift_matrix.py $R                            # shift: 24 trainings
     .venv/bin/python benchmarks/shift_matrix.py $R --train-samplers mixer --seeds 2025 2026   # + 8

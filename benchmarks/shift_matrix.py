@@ -33,7 +33,7 @@ The kit's recording trains long and keeps every epoch's test metrics (the settin
 ``xmrec.converged.RECORDING_SETS``), so that ``benchmarks/converged.py`` can read it under any
 stopping rule, with a certificate; ``shift_matrix.json`` and ``.md`` are that converged reading:
 
-    .venv/bin/python benchmarks/shift_matrix.py --patience 40 --epochs 150 --set train.test_every_epoch=true \\
+    .venv/bin/python benchmarks/shift_matrix.py --patience 40 --epochs 300 --set train.test_every_epoch=true \\
         --set train.test_samplers=mixer,uniform,popularity,category,unpopular,other-category   # 24 trainings
     .venv/bin/python benchmarks/shift_matrix.py ... --max-runs 4    # four more trainings, then stop
     .venv/bin/python benchmarks/converged.py --study shift         # -> shift_matrix.{json,md}
@@ -225,6 +225,7 @@ def rows_of(record, sets: dict) -> list[dict]:
         "commit": prov["commit"],
         "dirty": prov["dirty"],
         "run": spec.name,
+        "extends": (record.summary.get("extends") or {}).get("run"),  # the shorter recording it continued
     }
     model = record.model()
     scored = evaluate_under_shift(lambda split: evaluate(score(model, split, seed=spec.seed)), sets)

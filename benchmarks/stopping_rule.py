@@ -3,7 +3,7 @@
 The trainings come from a shift-matrix record made with a long patience and, at every epoch, the
 test metrics of every test sampler's lists (they select nothing; ``xmrec.training.stopping``):
 
-    .venv/bin/python benchmarks/shift_matrix.py --patience 40 --epochs 150 \\
+    .venv/bin/python benchmarks/shift_matrix.py --patience 40 --epochs 300 \\
         --set train.test_every_epoch=true \\
         --set train.test_samplers=mixer,uniform,popularity,category,unpopular,other-category \\
         --out benchmarks/results/shift_matrix_recorded

@@ -105,6 +105,25 @@ def test_run_folders_of_the_old_layout_are_named_as_to_be_retrained(tmp_path):
         RunStore(tmp_path)
 
 
+def test_a_longer_cap_and_a_looser_patience_extend_a_stored_run_to_its_from_scratch_history(cache, tmp_path):
+    short = RunSpec(DATA, ModelConfig("GRU4Rec"), replace(TRAIN, mode="ada", seed=1, epochs=4, patience=2))
+    longer = RunSpec(DATA, short.model, replace(short.train, epochs=7, patience=4))
+    store = RunStore(tmp_path / "store", data_cache=cache)
+    first = execute(short, store)
+    extended = execute(longer, store)
+    scratch = execute(longer, RunStore(tmp_path / "scratch", data_cache=cache))
+    assert len(extended.history) > len(first.history)  # it trained on, from where the short run ended
+    assert extended.summary["resumed_epochs"] == len(first.history)
+    assert extended.summary["extends"]["run"] == short.name and scratch.summary["extends"] is None
+    assert untimed(extended.history) == untimed(scratch.history)
+    assert extended.metrics == scratch.metrics and (extended.test_scores == scratch.test_scores).all()
+    assert store.load(longer).summary["extends"]["epochs_run"] == len(first.history)
+    # only a looser rule on the same spec extends, and the longest such run is the one extended
+    assert store.precursor(RunSpec(DATA, short.model, replace(short.train, patience=1))) is None
+    assert store.precursor(RunSpec(DATA, short.model, replace(longer.train, epochs=9, lr=0.01))) is None
+    assert store.precursor(RunSpec(DATA, short.model, replace(longer.train, epochs=9))) == extended.folder
+
+
 def test_in_memory_runs_stay_in_the_process(tmp_path):
     from test_models import random_dataset
 

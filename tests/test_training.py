@@ -98,6 +98,9 @@ def test_resume_gives_the_uninterrupted_result(dataset, tmp_path):
         assert torch.equal(v, resumed.model.state_dict()[k]), k
     with pytest.raises(ValueError, match="other settings"):
         Trainer(MODEL, TrainConfig(**{**cfg.__dict__, "lr": 0.5}), out=tmp_path / "cut", progress=False).fit(dataset)
+    tighter = TrainConfig(**{**cfg.__dict__, "patience": cfg.patience - 1})  # it might have stopped earlier
+    with pytest.raises(ValueError, match="written with patience 10"):
+        Trainer(MODEL, tighter, out=tmp_path / "cut", progress=False).fit(dataset)
 
 
 def test_early_stopping_and_callbacks(dataset):

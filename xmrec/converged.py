@@ -35,7 +35,7 @@ __all__ = [
 
 RECORDING_SETS = (  # over any preset: train long, and keep every epoch's test metrics under every sampler
     "train.patience=40",
-    "train.epochs=150",
+    "train.epochs=300",
     "train.test_every_epoch=true",
     "train.test_samplers=mixer,uniform,popularity,category,unpopular,other-category",
 )

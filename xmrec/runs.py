@@ -11,6 +11,11 @@ trained by :func:`execute`, alone or in a grid by an executor (``xmrec.executors
   ``MANIFEST.json`` (format, digest, every file's size and sha256, the command). A run is *done*
   when its manifest is valid; :meth:`RunStore.load` reads a done run back without training.
 - :func:`execute`: the one function outside ``xmrec/training`` that builds a ``Trainer``.
+- *Extension*: a run whose spec differs from a done run of the store only by a larger epoch cap
+  and/or a looser patience starts from that run's ``last.pt`` (:meth:`RunStore.precursor`): it
+  trains only the epochs the shorter run did not, and its history is the one it would have had
+  from scratch. This is how a recording is made longer (a capped run, or a certificate at a
+  larger patience) without training again what it holds.
 
 Datasets are prepared once and cached (``RunStore.data_cache``, default ``<data dir>/processed``);
 ``TrainConfig.max_train_lists`` / ``max_eval_lists`` take seeded subsets of the lists (seeded by
@@ -64,6 +69,7 @@ ADA_SWITCHES = (
     "identity_patches",
     "identity_film",
 )  # ModelConfig fields that mean something to an Ada-Ranker only (a base run ignores them)
+EXTENDS = "extends.json"  # in a run folder that started from a precursor's last.pt: which run, how far
 LEGACY_DONE = "test_metrics.json"  # the last file of a run folder before the run layer
 
 
@@ -165,6 +171,14 @@ def _subset(split: Split, n: int | None, rng: np.random.Generator) -> Split:
 
 
 # -- what to train ----------------------------------------------------------------------------
+def _extension_key(key: dict) -> dict:
+    """A spec's key (or its ``describe()``) without what an extension may change (the epoch cap and
+    the patience) and without the label and digest, in its JSON form."""
+    key = json.loads(json.dumps(key))
+    train = {k: v for k, v in key["train"].items() if k not in ("epochs", "patience")}
+    return {**{k: v for k, v in key.items() if k not in ("label", "digest")}, "train": train}
+
+
 def without_ada(cfg: ModelConfig) -> ModelConfig:
     """``cfg`` as a base model: no Ada-Ranker parts, its Ada switches at their defaults."""
     default = ModelConfig()
@@ -298,18 +312,67 @@ class RunStore:
 
     def manifest(self, spec: RunSpec) -> dict | None:
         """The folder's manifest when it is valid for ``spec`` (every listed file present, same size)."""
-        path = self.folder(spec) / MANIFEST
+        return self.manifest_of(self.folder(spec), spec.digest())
+
+    @staticmethod
+    def manifest_of(folder: Path, digest: str) -> dict | None:
+        """``folder``'s manifest when it is valid for the spec of ``digest``."""
+        path = folder / MANIFEST
         try:
             found = json.loads(path.read_text())
         except (OSError, ValueError):
             return None
-        if not isinstance(found, dict) or found.get("format") != RUN_FORMAT or found.get("digest") != spec.digest():
+        if not isinstance(found, dict) or found.get("format") != RUN_FORMAT or found.get("digest") != digest:
             return None
         for name, entry in found.get("files", {}).items():
             file = path.parent / name
             if not file.is_file() or file.stat().st_size != entry.get("bytes"):
                 return None
         return found
+
+    def precursor(self, spec: RunSpec) -> Path | None:
+        """The folder of the longest done run of this store that ``spec`` extends: the same spec but
+        for a smaller or equal epoch cap and patience (see the module docstring); None if none."""
+        if self.single:
+            return None
+        mine, found = _extension_key(spec.key()), []
+        for folder in self.root.glob(f"{spec.name.rsplit('-', 1)[0]}-*"):
+            try:
+                theirs = json.loads((folder / "config.json").read_text())["spec"]
+            except (OSError, ValueError, KeyError):
+                continue
+            train = theirs["train"]
+            shorter = train["epochs"] <= spec.train.epochs and train["patience"] <= spec.train.patience
+            if folder != self.folder(spec) and shorter and (folder / "last.pt").is_file() and (
+                _extension_key(theirs) == mine and self.manifest_of(folder, theirs["digest"]) is not None
+            ):
+                found.append((train["patience"], train["epochs"], folder))
+        return max(found)[2] if found else None
+
+    def extend(self, spec: RunSpec, folder: Path) -> dict | None:
+        """Start ``folder`` (where ``spec`` trains) from its :meth:`precursor`'s ``last.pt`` when it has
+        no ``last.pt`` of its own; what it extends (None: a run of its own). ``last.pt`` is copied
+        last, atomically: a folder that holds it is seeded whole."""
+        mark = folder / EXTENDS
+        if (folder / "last.pt").is_file():
+            return json.loads(mark.read_text()) if mark.is_file() else None
+        source = self.precursor(spec)
+        if source is None:
+            return None
+        history = json.loads((source / "history.json").read_text())
+        train = json.loads((source / "config.json").read_text())["spec"]["train"]
+        extends = {
+            "run": source.name,
+            "epochs_run": len(history),
+            "epochs": train["epochs"],
+            "patience": train["patience"],
+            "command": json.loads((source / MANIFEST).read_text()).get("command"),
+        }
+        shutil.copy2(source / "checkpoint.pt", folder / "checkpoint.pt")
+        atomic_write_text(mark, json.dumps(extends, indent=2))
+        with atomic_path(folder / "last.pt") as tmp:
+            shutil.copy2(source / "last.pt", tmp)
+        return extends
 
     def done(self, spec: RunSpec) -> bool:
         """Whether ``spec`` finished here: its folder holds a valid manifest."""
@@ -431,16 +494,19 @@ def execute(
     ds = spec.dataset(store.data_cache if store is not None else None, progress)
     world = distributed.setup(train.device)
     folder = store.begin(spec, in_place=world.distributed) if store is not None else None
+    extends = store.extend(spec, folder) if store is not None and world.main else None
+    world.barrier()  # a seeded folder is whole before any rank reads it
     trainer = Trainer(spec.model, train, out=folder, progress=progress, callbacks=callbacks)
     try:
-        return _train(spec, store, trainer, ds, folder, progress, executor, command)
+        return _train(spec, store, trainer, ds, folder, progress, executor, command, extends)
     finally:
         if store is not None and folder != store.folder(spec) and folder.exists():  # a staging copy, not swapped in
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _train(spec, store, trainer, ds, folder, progress, executor, command) -> RunRecord:
-    """The training of :func:`execute`, its record, and (rank 0) its files committed."""
+def _train(spec, store, trainer, ds, folder, progress, executor, command, extends) -> RunRecord:
+    """The training of :func:`execute`, its record, and (rank 0) its files committed (``extends``:
+    the run it started from, :meth:`RunStore.extend`)."""
     history = trainer.fit(ds, resume=True)
     if trainer.resumed_epochs and trainer.world.main and progress:
         print(
@@ -453,7 +519,7 @@ def _train(spec, store, trainer, ds, folder, progress, executor, command) -> Run
         spec,
         metrics,
         [dict(h) for h in history],
-        _summary(trainer, ds, spec, history),
+        {**_summary(trainer, ds, spec, history), "extends": extends},
         _provenance(spec, trainer, executor, command),
         scores,
         folder,

@@ -7,6 +7,10 @@ epoch at the end, and returns the per-epoch history. With ``out`` it writes
 ``out/checkpoint.pt`` (best model) and ``out/last.pt`` (everything needed to resume: model,
 optimiser, epoch, random states, configs, history), each atomically; ``fit`` resumes from
 ``last.pt`` when it exists, and the resumed run gives the same numbers as an uninterrupted one.
+A ``last.pt`` may also be *extended*: resumed under a larger epoch cap or a looser patience (the
+stopping rule never changes what an epoch trains, so a run's history under a looser rule starts
+with the whole history of the tighter one), which is how a recording is made longer without
+training its first epochs again.
 
 Under ``torchrun`` the same loop runs data-parallel (``xmrec.training.distributed``): the model is
 wrapped in ``DistributedDataParallel`` for the training step, each rank takes its rows of every
@@ -167,12 +171,19 @@ class Trainer:
 
     def _resume(self, path: Path) -> tuple[dict | None, bool]:
         state = read_checkpoint(path)
-        ignore = {"epochs", "device", "progress"}
+        ignore = {"epochs", "device", "progress", "patience"}  # a longer cap or a looser patience extends the run
         mine = {k: v for k, v in asdict(self.train_cfg).items() if k not in ignore}
         theirs = {k: v for k, v in state["train_config"].items() if k not in ignore}
         if state["model_config"] != asdict(self.model_cfg) or mine != theirs:
             raise ValueError(
                 f"{path} was written by a run with other settings; use another out folder "
+                "or fit(..., resume=False) to start afresh"
+            )
+        patience = state["train_config"]["patience"]
+        if patience > self.train_cfg.patience:
+            raise ValueError(
+                f"{path} was written with patience {patience}: a run with patience {self.train_cfg.patience} "
+                "may have stopped before its last epoch, so it cannot resume it; use another out folder "
                 "or fit(..., resume=False) to start afresh"
             )
         if state.get("fingerprints", {}).get("data") != self.fingerprints["data"]:
@@ -189,7 +200,11 @@ class Trainer:
         self.best_epoch, self.best_valid = state["best_epoch"], dict(state["best_valid"])
         if self.world.rank:  # rank 0's streams were saved; the others continue on their own
             torch.manual_seed(self.train_cfg.seed + self.world.rank + 1000 * len(self.history))
-        return state["best_state"], state["stopped"]
+        # a looser patience decides afresh (the tighter rule's stop is not this rule's); otherwise the
+        # stored decision stands (a callback may have made it)
+        looser = patience < self.train_cfg.patience
+        stopped = should_stop(self.history, self.train_cfg.stopping) if looser else state["stopped"]
+        return state["best_state"], stopped
 
     def _analysis_tests(self, ds: ProcessedDataset) -> dict:
         """The test lists recorded every epoch: ``test_<metric>`` on the dataset's own, and with
