@@ -343,8 +343,11 @@ class RunStore:
                 continue
             train = theirs["train"]
             shorter = train["epochs"] <= spec.train.epochs and train["patience"] <= spec.train.patience
-            if folder != self.folder(spec) and shorter and (folder / "last.pt").is_file() and (
-                _extension_key(theirs) == mine and self.manifest_of(folder, theirs["digest"]) is not None
+            if (
+                folder != self.folder(spec)
+                and shorter
+                and (folder / "last.pt").is_file()
+                and (_extension_key(theirs) == mine and self.manifest_of(folder, theirs["digest"]) is not None)
             ):
                 found.append((train["patience"], train["epochs"], folder))
         return max(found)[2] if found else None
