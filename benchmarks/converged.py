@@ -174,12 +174,16 @@ def converged(study: str, recorded: dict, rule, preset: str) -> dict:
     for name, frame in mine.items():
         moves = cell_moves(frame, theirs[name], LESSON_COLUMNS[name])
         frame = frame.copy()
+        frame["certificate_pending"] = pending_cells(frame, checks)
         for lesson in LESSON_COLUMNS[name]:
             m = moves[moves.lesson == lesson].set_index("cell")
             frame[f"{lesson}_move"] = [m.move.get(c, np.nan) for c in frame.index]
-            frame[f"{lesson}_holds"] = [m.holds.get(c) for c in frame.index]
+            frame[f"{lesson}_holds"] = [
+                None if pending else m.holds.get(c) for c, pending in zip(frame.index, frame.certificate_pending)
+            ]
         found[name] = frame.reset_index().to_dict("records")
-    incomplete = sorted({r["run"] for r in rows + checks if not r["complete"]})
+    incomplete = sorted({r["run"] for r in rows if not r["complete"]})
+    pending = sorted({r["run"] for r in checks if not r["complete"]} - set(incomplete))
     status = None  # no stopping-rule study has settled on a rule
     if (settled := chosen_rule(study)) is not None:
         kind, fields = settled
@@ -188,11 +192,25 @@ def converged(study: str, recorded: dict, rule, preset: str) -> dict:
         "rule": {"preset": preset, **asdict(rule), "study_status": status, "study": spec.rule_study},
         "certificate": asdict(certificate),
         "incomplete": incomplete,
+        "certificate_pending": pending,
         "trainings": len(trainings),
         "planned": recorded.get("planned", spec.planned),
         "lessons": found,
         "runs": rows + checks,
     }
+
+
+def pending_cells(frame: pd.DataFrame, checks: list[dict]) -> list[bool]:
+    """Per cell of a lesson frame: whether a training of its model (and training sampler, when the
+    cell has one) has a certificate replay that ran past the end of its recording. Such a
+    certificate is *pending*: it cannot be read until the recording is extended (``RunStore.extend``)."""
+    open_runs = [r for r in checks if not r["complete"]]
+    keys = [k for k in ("model", "train_sampler") if k in frame.index.names]
+    found = {tuple(r[k] for k in keys) for r in open_runs}
+    names = frame.index.names
+    return [
+        tuple(dict(zip(names, c if isinstance(c, tuple) else (c,)))[k] for k in keys) in found for c in frame.index
+    ]
 
 
 # -- the report ----------------------------------------------------------------------------------------
@@ -206,6 +224,8 @@ def points(mean: float, std: float = float("nan")) -> str:
 def verdict(row: dict, lesson: str) -> str:
     """What the certificate did to one lesson."""
     move, holds = row[f"{lesson}_move"], row[f"{lesson}_holds"]
+    if row.get("certificate_pending"):
+        return "pending (the recordings end first)"
     if move != move:
         return "not yet"
     if holds is None:
@@ -240,8 +260,16 @@ def header(result: dict) -> list[str]:
     ]
     if result["incomplete"]:
         lines.append(
-            f"**{len(result['incomplete'])} training(s) ended before the rule or its certificate would have "
-            f"stopped**: their rows are not converged ({', '.join(result['incomplete'])}).\n"
+            f"**{len(result['incomplete'])} training(s) ended before the rule would have stopped**: their rows are "
+            f"not converged ({', '.join(result['incomplete'])}).\n"
+        )
+    if result.get("certificate_pending"):
+        lines.append(
+            f"**Certificates pending**: {len(result['certificate_pending'])} recording(s) end before the "
+            f"certificate's {describe(cert)} would have stopped, so the lessons that read them are marked "
+            "*pending*, neither holding nor moving. Extending the recordings to the certificate's patience "
+            "(the recording command with a larger `--patience`: `RunStore.extend` trains only the epochs they "
+            "lack) settles them.\n"
         )
     return lines
 

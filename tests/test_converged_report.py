@@ -57,6 +57,17 @@ def test_a_lesson_cut_on_a_plateau_is_flagged_by_its_certificate():
     assert len(certificates) == len(long["runs"]) / 2 and {r["patience"] for r in certificates} == {40}
 
 
+def test_a_certificate_past_the_end_of_its_recording_is_pending_not_held():
+    recorded = {"runs": [training("GRU4Rec", m, s, base_curve(s)[:20]) for s in (1, 2, 3) for m in ("base", "ada")]}
+    result = report.converged("seven", recorded, StoppingRule(patience=10), "test")  # certificate: patience 40
+    gain = result["lessons"]["gains"][0]
+    assert gain["certificate_pending"] and gain["diff_holds"] is None
+    assert report.verdict(gain, "diff").startswith("pending") and not result["incomplete"]
+    assert len(result["certificate_pending"]) == 6
+    whole = report.converged("seven", recorded, StoppingRule(patience=3), "test")  # 12 epochs: recorded whole
+    assert not whole["certificate_pending"] and whole["lessons"]["gains"][0]["diff_holds"] is True
+
+
 def test_the_shift_study_pairs_base_and_ada_per_cell_and_writes_its_report(tmp_path, monkeypatch):
     recorded = {
         "provenance": {"command": "python benchmarks/shift_matrix.py", "commit": "abc"},
