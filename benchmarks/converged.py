@@ -208,9 +208,7 @@ def pending_cells(frame: pd.DataFrame, checks: list[dict]) -> list[bool]:
     keys = [k for k in ("model", "train_sampler") if k in frame.index.names]
     found = {tuple(r[k] for k in keys) for r in open_runs}
     names = frame.index.names
-    return [
-        tuple(dict(zip(names, c if isinstance(c, tuple) else (c,)))[k] for k in keys) in found for c in frame.index
-    ]
+    return [tuple(dict(zip(names, c if isinstance(c, tuple) else (c,)))[k] for k in keys) in found for c in frame.index]
 
 
 # -- the report ----------------------------------------------------------------------------------------
