@@ -31,6 +31,11 @@ table reads the shift matrix's mixer-trained GRU4Rec and SASRec runs back instea
     .venv/bin/python benchmarks/stopping_rule.py                              # the rule (small-data)
     .venv/bin/python benchmarks/stopping_rule.py --study ablation --out benchmarks/results/stopping_rule_teaching
     .venv/bin/python benchmarks/converged.py --study shift                    # and seven, ablation
+
+The same commands with ``--patience 80 --fresh`` (``--fresh`` on the first of each study only: the
+results file's protocol changes) extend every stored recording to the certificate of the
+``small-data`` rule (patience 20 -> 80): each run resumes from its patience-40 recording
+(``RunStore.extend``) and trains only the epochs it lacks.
 """
 
 from __future__ import annotations
