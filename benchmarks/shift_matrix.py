@@ -198,8 +198,9 @@ def fingerprint(split) -> str:
     return h.hexdigest()[:12]
 
 
-def rows_of(record, sets: dict) -> list[dict]:
-    """One row per test set for a finished run (``xmrec.runs.RunRecord``); its history on one row."""
+def rows_of(record, sets: dict, lineage: list[dict] = ()) -> list[dict]:
+    """One row per test set for a finished run (``xmrec.runs.RunRecord``); its history and the
+    shorter recordings it extends (``lineage``, ``RunStore.lineage``) on one row."""
     from xmrec.metrics import evaluate
     from xmrec.shift_matrix import evaluate_under_shift
     from xmrec.training import score
@@ -230,7 +231,8 @@ def rows_of(record, sets: dict) -> list[dict]:
     model = record.model()
     scored = evaluate_under_shift(lambda split: evaluate(score(model, split, seed=spec.seed)), sets)
     rows = [{**common, **row, "lists": fingerprint(sets[row["test_sampler"]])} for row in scored]
-    next((r for r in rows if r["test_sampler"] == spec.data.sampler.kind), rows[0])["history"] = history
+    own = next((r for r in rows if r["test_sampler"] == spec.data.sampler.kind), rows[0])
+    own.update(history=history, lineage=list(lineage))
     return rows
 
 
@@ -244,7 +246,7 @@ def score_records(records: list, store, test_samplers: list[str]) -> list[dict]:
         key = json.dumps([spec.data.key(), spec.train.max_eval_lists], sort_keys=True)
         if key not in sets:
             sets[key] = shift_test_sets(spec.dataset(store.data_cache), test_samplers)
-        mine = rows_of(record, sets[key])
+        mine = rows_of(record, sets[key], store.lineage(spec))
         rows += mine
         if not record.reused:
             r = mine[0]
@@ -407,11 +409,20 @@ def write_report(json_path: Path, md_path: Path, plan: dict) -> str:
     same_lists = recorded.groupby("test_sampler")["lists"].nunique().max() == 1
     unpaired = len(trained) - len(runs.drop_duplicates(list(RUN_KEYS)))
     commits = {str(c)[:10] + (" (dirty)" if d else "") for c, d in zip(recorded.commit, recorded.dirty)}
+    extended = [r for r in data["runs"] if r.get("lineage")]
+    earlier = list(dict.fromkeys(step["command"] for r in extended for step in r["lineage"]))
     parts = [
         "# The shift matrix on ML-100K: what a change of candidate distribution costs a ranker\n",
         "Written by "
         + " then ".join(f"`{c}`" for c in data.get("commands") or [prov["command"]])
-        + f" (rebuilt from `{json_path.name}` after every session).  ",
+        + f" (rebuilt from `{json_path.name}` after every session)"
+        + (
+            f"; {len(extended)} of its runs extend shorter recordings (`RunStore.extend`) made by "
+            + " then ".join(f"`{c}`" for c in earlier)
+            if extended
+            else ""
+        )
+        + ".  ",
         protocol_line(data["protocol"]["configs"], recorded.device),
         f"**{len(trained)} of {planned} planned trainings recorded**; {stopped} of {len(trained)} ended by early "
         f"stopping. Every run met the same test lists per test sampler: {'yes' if same_lists else 'NO'}. "

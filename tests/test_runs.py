@@ -121,7 +121,11 @@ def test_a_longer_cap_and_a_looser_patience_extend_a_stored_run_to_its_from_scra
     # only a looser rule on the same spec extends, and the longest such run is the one extended
     assert store.precursor(RunSpec(DATA, short.model, replace(short.train, patience=1))) is None
     assert store.precursor(RunSpec(DATA, short.model, replace(longer.train, epochs=9, lr=0.01))) is None
-    assert store.precursor(RunSpec(DATA, short.model, replace(longer.train, epochs=9))) == extended.folder
+    furthest = RunSpec(DATA, short.model, replace(longer.train, epochs=9))
+    assert store.precursor(furthest) == extended.folder
+    execute(furthest, store)  # its lineage: every shorter recording, oldest first, with its epochs
+    assert [(c["run"], c["epochs"]) for c in store.lineage(furthest)] == [(short.name, 4), (longer.name, 7)]
+    assert store.lineage(short) == []
 
 
 def test_in_memory_runs_stay_in_the_process(tmp_path):

@@ -377,6 +377,21 @@ class RunStore:
             shutil.copy2(source / "last.pt", tmp)
         return extends
 
+    def lineage(self, spec: RunSpec) -> list[dict]:
+        """The shorter recordings a done run extends, oldest first: each one's run, epochs run, epoch
+        cap, patience and command (each folder's ``extends``, followed through the store)."""
+        chain, folder = [], self.folder(spec)
+        while True:
+            try:
+                extends = json.loads((folder / "config.json").read_text()).get("extends")
+            except (OSError, ValueError):
+                break
+            if not extends or extends["run"] in {c["run"] for c in chain}:
+                break
+            chain.append({k: extends.get(k) for k in ("run", "epochs_run", "epochs", "patience", "command")})
+            folder = self.root / extends["run"]
+        return chain[::-1]
+
     def done(self, spec: RunSpec) -> bool:
         """Whether ``spec`` finished here: its folder holds a valid manifest."""
         return self.manifest(spec) is not None
