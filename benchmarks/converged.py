@@ -253,7 +253,13 @@ def header(result: dict) -> list[str]:
         + "; recorded by "
         + " then ".join(f"`{c}`" for c in source["commands"])
         + " at commit(s) "
-        + f"{', '.join(source['commits'])}).  ",
+        + f"{', '.join(source['commits'])}"
+        + (
+            "; its runs extend shorter recordings made by " + " then ".join(f"`{c}`" for c in source["extends"])
+            if source.get("extends")
+            else ""
+        )
+        + ").  ",
         f"Rule: the `{rule['preset']}` preset's, {describe(rule)} ({status[rule['study_status']]}, "
         f"`benchmarks/results/{rule['study']}.md`), replayed over each recorded history: the test metrics of the "
         f"epoch it restores. Certificate: the same replay with {describe(cert)}.\n",
@@ -408,6 +414,7 @@ def main(argv=None) -> int:
         "file": str(source.relative_to(ROOT) if source.is_relative_to(ROOT) else source),
         "commands": recorded.get("commands") or [recorded["provenance"]["command"]],
         "commits": commits,
+        "extends": list(dict.fromkeys(s["command"] for r in recorded["runs"] for s in r.get("lineage") or ())),
     }
     command = ["python", f"benchmarks/{Path(__file__).name}", *(argv if argv is not None else sys.argv[1:])]
     result = {"provenance": provenance({k: str(v) for k, v in vars(args).items()}, "cpu", command), **result}
