@@ -212,8 +212,7 @@ def pending_cells(frame: pd.DataFrame, checks: list[dict]) -> list[bool]:
     open_runs = [r for r in checks if not r["complete"]]
     keys = [k for k in ("model", "train_sampler") if k in frame.index.names]
     found = {tuple(r[k] for k in keys) for r in open_runs}
-    names = frame.index.names
-    return [tuple(dict(zip(names, c if isinstance(c, tuple) else (c,)))[k] for k in keys) in found for c in frame.index]
+    return [tuple(c) in found for c in frame.index.to_frame(index=False)[keys].itertuples(index=False)]
 
 
 # -- the report ----------------------------------------------------------------------------------------

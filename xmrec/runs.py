@@ -388,7 +388,7 @@ class RunStore:
                 break
             if not extends or extends["run"] in {c["run"] for c in chain}:
                 break
-            chain.append({k: extends.get(k) for k in ("run", "epochs_run", "epochs", "patience", "command")})
+            chain.append(extends)  # run, epochs_run, epochs, patience, command (RunStore.extend)
             folder = self.root / extends["run"]
         return chain[::-1]
 
