@@ -236,7 +236,7 @@ def verdict(row: dict, lesson: str) -> str:
 
 
 def header(result: dict) -> list[str]:
-    from xmrec.provenance import as_markdown
+    from xmrec.provenance import as_markdown, command_chain
 
     rule, cert, source = result["rule"], result["certificate"], result["source"]
     status = {
@@ -250,11 +250,11 @@ def header(result: dict) -> list[str]:
         f"Source: `{source['file']}` ({result['trainings']} trainings recorded"
         + (f" of {result['planned']} planned" if result["planned"] else "")
         + "; recorded by "
-        + " then ".join(f"`{c}`" for c in source["commands"])
+        + command_chain(source["commands"])
         + " at commit(s) "
         + f"{', '.join(source['commits'])}"
         + (
-            "; its runs extend shorter recordings made by " + " then ".join(f"`{c}`" for c in source["extends"])
+            "; its runs extend shorter recordings made by " + command_chain(source["extends"])
             if source.get("extends")
             else ""
         )
@@ -395,6 +395,7 @@ TITLES = {
 def main(argv=None) -> int:
     from xmrec.io import atomic_write_text
     from xmrec.provenance import provenance
+    from xmrec.runs import lineage_commands
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--study", choices=list(STUDIES), required=True)
@@ -413,7 +414,7 @@ def main(argv=None) -> int:
         "file": str(source.relative_to(ROOT) if source.is_relative_to(ROOT) else source),
         "commands": recorded.get("commands") or [recorded["provenance"]["command"]],
         "commits": commits,
-        "extends": list(dict.fromkeys(s["command"] for r in recorded["runs"] for s in r.get("lineage") or ())),
+        "extends": lineage_commands(recorded["runs"]),
     }
     command = ["python", f"benchmarks/{Path(__file__).name}", *(argv if argv is not None else sys.argv[1:])]
     result = {"provenance": provenance({k: str(v) for k, v in vars(args).items()}, "cpu", command), **result}

@@ -394,6 +394,8 @@ def write_report(json_path: Path, md_path: Path, plan: dict) -> str:
     and every recorded one (an earlier command may have added seeds or samplers this one does not ask for)."""
     import pandas as pd
 
+    from xmrec.provenance import command_chain
+    from xmrec.runs import lineage_commands
     from xmrec.shift_matrix import paired_runs, summarize
 
     data = json.loads(json_path.read_text())
@@ -410,15 +412,15 @@ def write_report(json_path: Path, md_path: Path, plan: dict) -> str:
     unpaired = len(trained) - len(runs.drop_duplicates(list(RUN_KEYS)))
     commits = {str(c)[:10] + (" (dirty)" if d else "") for c, d in zip(recorded.commit, recorded.dirty)}
     extended = [r for r in data["runs"] if r.get("lineage")]
-    earlier = list(dict.fromkeys(step["command"] for r in extended for step in r["lineage"]))
+    earlier = lineage_commands(extended)
     parts = [
         "# The shift matrix on ML-100K: what a change of candidate distribution costs a ranker\n",
         "Written by "
-        + " then ".join(f"`{c}`" for c in data.get("commands") or [prov["command"]])
+        + command_chain(data.get("commands") or [prov["command"]])
         + f" (rebuilt from `{json_path.name}` after every session)"
         + (
             f"; {len(extended)} of its runs extend shorter recordings (`RunStore.extend`) made by "
-            + " then ".join(f"`{c}`" for c in earlier)
+            + command_chain(earlier)
             if extended
             else ""
         )

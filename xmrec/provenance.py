@@ -88,6 +88,11 @@ def provenance(config: dict, device: str, command: list[str] | str | None = None
     }
 
 
+def command_chain(commands) -> str:
+    """Commands in the order they ran, as markdown code joined by "then" (a results file's history)."""
+    return " then ".join(f"`{c}`" for c in commands)
+
+
 def as_markdown(record: dict) -> str:
     """A :func:`provenance` record as a few markdown lines (for the ``.md`` results files)."""
     commit = (record["commit"] or "no git checkout")[:12] + (" (uncommitted changes)" if record["dirty"] else "")

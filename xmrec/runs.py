@@ -578,3 +578,9 @@ def _summary(trainer, ds: ProcessedDataset, spec: RunSpec, history: list[dict]) 
         "n_params": sum(p.numel() for p in trainer.model.parameters()),
         "n_ada_params": trainer.model.ada_parameter_count(),
     }
+
+
+def lineage_commands(rows) -> list[str]:
+    """The commands of the shorter recordings that recorded rows extend (each row's ``lineage``, from
+    :meth:`RunStore.lineage`), oldest first, each once."""
+    return list(dict.fromkeys(step["command"] for row in rows for step in row.get("lineage") or ()))
