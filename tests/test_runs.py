@@ -315,3 +315,29 @@ def test_the_trainer_scan_finds_a_caller_that_goes_around_the_run_layer():
     sneaky = "from xmrec.training import Trainer\ndef train(ds):\n    return Trainer(cfg).fit(ds)\n"
     assert _trainer_calls(ast.parse(sneaky)) == ["train"]
     assert _trainer_calls(ast.parse("import xmrec.training as t\nt.Trainer()\n")) == ["module-level"]
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_run_in_training_is_held_and_a_second_process_asking_for_it_fails_naming_the_holder(cache, tmp_path):
+    spec = grid4()[0]
+    store = RunStore(tmp_path / "store", data_cache=cache)
+    lock = store.folder(spec).parent / f".{store.folder(spec).name}.lock"
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock.parent.mkdir(parents=True)
+        lock.write_text(json.dumps({"host": os.uname().nodename, "pid": holder.pid, "since_utc": "now"}))
+        with pytest.raises(RuntimeError, match=rf"being written by process {holder.pid} .*{lock.name}"):
+            execute(spec, store)
+        assert not store.done(spec) and not (store.folder(spec) / "last.pt").exists()  # nothing trained
+    finally:
+        holder.kill()
+        holder.wait()
+    lock.write_text(json.dumps({"host": os.uname().nodename, "pid": _dead_pid(), "since_utc": "then"}))
+    record = execute(spec, store)  # a dead holder's lock is taken over, and let go when the run is done
+    assert store.done(spec) and record.history and not lock.exists()
+    assert not list(lock.parent.glob(".*.lock*"))

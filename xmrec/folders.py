@@ -9,6 +9,11 @@ with the old folder aside; :func:`recover`, which every writer and reader calls 
 old folder back and removes the staging folders of writers that no longer run, and says so
 (one machine: a writer on another host sharing the folder looks dead). A reader accepts a folder only with a valid manifest (:func:`check`:
 every listed file present with its size; ``full=True`` also compares every sha256).
+
+A folder written over many minutes (a training run) is also held by one writer at a time:
+:func:`exclusive` keeps a lock file beside it (``.NAME.lock``: host, process id, since when), so a
+second process asked for the same folder fails at once, naming the holder, instead of training it
+twice over the first one's checkpoints. A lock whose process no longer runs on this host is taken over.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import warnings
@@ -36,6 +42,7 @@ __all__ = [
     "transaction",
     "staging_folder",
     "swap_in",
+    "exclusive",
 ]
 
 FORMAT = "xmrec-folder/1"
@@ -123,12 +130,69 @@ def _writer_alive(staging: Path) -> bool:
     """Whether the process named in a staging folder's name (``.NAME.staging-PID-XXXX``) still runs here."""
     try:
         pid = int(staging.name.rsplit(".staging-", 1)[1].split("-", 1)[0])
+    except (ValueError, IndexError):
+        return False
+    return pid != os.getpid() and _running(pid)
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host."""
+    try:
         os.kill(pid, 0)
-    except (ValueError, IndexError, ProcessLookupError):
+    except ProcessLookupError:
         return False
     except PermissionError:  # it exists, under another user
         return True
-    return pid != os.getpid()
+    return True
+
+
+@contextlib.contextmanager
+def exclusive(target: str | os.PathLike, what: str) -> Iterator[None]:
+    """Hold ``target`` for this process while the block runs (the lock file ``.NAME.lock`` beside
+    it). Raises RuntimeError, naming the holder and the lock file, when another live process holds
+    it; a lock left by a process that no longer runs here is taken over."""
+    target = Path(target)
+    lock = target.parent / f".{target.name}.lock"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    me = {"host": socket.gethostname(), "pid": os.getpid(), "since_utc": _now()}
+    claim = target.parent / f".{target.name}.lock-{os.getpid()}"
+    claim.write_text(json.dumps(me))  # the lock appears whole, by one link: never half written
+    try:
+        for _ in range(2):  # a second try after taking over a dead holder's lock
+            try:
+                os.link(claim, lock)
+                break
+            except FileExistsError:
+                holder = _holder(lock)
+                if holder is not None and (holder["host"] != me["host"] or _running(int(holder["pid"]))):
+                    raise RuntimeError(
+                        f"{target}: {what} is being written by process {holder['pid']} on {holder['host']} "
+                        f"since {holder.get('since_utc')} UTC; wait for it to end, or stop it "
+                        f"(if no such process runs, remove {lock})"
+                    ) from None
+                lock.unlink(missing_ok=True)
+        else:
+            raise RuntimeError(f"{target}: could not take {lock}: another process took it at the same moment")
+    finally:
+        claim.unlink(missing_ok=True)
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _holder(lock: Path) -> dict | None:
+    """Who holds ``lock`` (None: gone, or not a lock this module wrote)."""
+    try:
+        holder = json.loads(lock.read_text())
+        int(holder["pid"]), holder["host"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return holder
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
 @contextlib.contextmanager
@@ -146,7 +210,7 @@ def transaction(target: str | os.PathLike, *, kind: str, command=None) -> Iterat
             "kind": kind,
             "files": file_entries(staging),
             "command": command if command is None or isinstance(command, str) else " ".join(map(str, command)),
-            "written_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+            "written_utc": _now(),
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1))
         swap_in(staging, target)

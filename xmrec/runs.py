@@ -10,7 +10,9 @@ trained by :func:`execute`, alone or in a grid by an executor (``xmrec.executors
   ``metrics.json`` (test metrics with provenance), ``test_scores.npy`` and, written last,
   ``MANIFEST.json`` (format, digest, every file's size and sha256, the command). A run is *done*
   when its manifest is valid; :meth:`RunStore.load` reads a done run back without training.
-- :func:`execute`: the one function outside ``xmrec/training`` that builds a ``Trainer``.
+- :func:`execute`: the one function outside ``xmrec/training`` that builds a ``Trainer``. It holds
+  the run's folder while it trains (``xmrec.folders.exclusive``): a second process asked for the
+  same run, say a second grid over the same store, fails at once naming the first.
 - *Extension*: a run whose spec differs from a done run of the store only by a larger epoch cap
   and/or a looser patience starts from that run's ``last.pt`` (:meth:`RunStore.precursor`): it
   trains only the epochs the shorter run did not, and its history is the one it would have had
@@ -24,6 +26,7 @@ the data seed, so every model and seed of a grid meets the same lists).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -40,7 +43,7 @@ import numpy as np
 
 from xmrec.config import DataConfig, EmbeddingConfig, ModelConfig, SamplerConfig, TrainConfig, data_dir
 from xmrec.data.store import ProcessedDataset, Split
-from xmrec.folders import file_entries, file_sha256, recover, staging_folder, swap_in
+from xmrec.folders import exclusive, file_entries, file_sha256, recover, staging_folder, swap_in
 from xmrec.io import atomic_path, atomic_write_text
 from xmrec.metrics import evaluate
 
@@ -511,15 +514,19 @@ def execute(
 
     ds = spec.dataset(store.data_cache if store is not None else None, progress)
     world = distributed.setup(train.device)
-    folder = store.begin(spec, in_place=world.distributed) if store is not None else None
-    extends = store.extend(spec, folder) if store is not None and world.main else None
-    world.barrier()  # a seeded folder is whole before any rank reads it
-    trainer = Trainer(spec.model, train, out=folder, progress=progress, callbacks=callbacks)
-    try:
-        return _train(spec, store, trainer, ds, folder, progress, executor, command, extends)
-    finally:
-        if store is not None and folder != store.folder(spec) and folder.exists():  # a staging copy, not swapped in
-            shutil.rmtree(folder, ignore_errors=True)
+    held = store is not None and world.main  # one process writes a run's folder at a time (rank 0 for its ranks)
+    with exclusive(store.folder(spec), f"run {spec.label!r}") if held else contextlib.nullcontext():
+        if store is not None and store.done(spec):  # finished by another process since the check above
+            return store.load(spec)
+        folder = store.begin(spec, in_place=world.distributed) if store is not None else None
+        extends = store.extend(spec, folder) if held else None
+        world.barrier()  # a seeded folder is whole before any rank reads it
+        trainer = Trainer(spec.model, train, out=folder, progress=progress, callbacks=callbacks)
+        try:
+            return _train(spec, store, trainer, ds, folder, progress, executor, command, extends)
+        finally:
+            if store is not None and folder != store.folder(spec) and folder.exists():  # a staging copy
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 def _train(spec, store, trainer, ds, folder, progress, executor, command, extends) -> RunRecord:
