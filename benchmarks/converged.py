@@ -181,10 +181,13 @@ def converged(study: str, recorded: dict, rule, preset: str) -> dict:
     found = {}
     for name, frame in mine.items():
         moves = cell_moves(frame, theirs[name], LESSON_COLUMNS[name])
+        certified = theirs[name].reindex(frame.index)
         frame = frame.copy()
         frame["certificate_pending"] = pending_cells(frame, checks)
         for lesson in LESSON_COLUMNS[name]:
             m = moves[moves.lesson == lesson].set_index("cell")
+            for stat in ("mean", "std"):  # what the certificate reads: the lesson to give where it moves
+                frame[f"{lesson}_certificate_{stat}"] = certified[f"{lesson}_{stat}"]
             frame[f"{lesson}_move"] = [m.move.get(c, np.nan) for c in frame.index]
             frame[f"{lesson}_holds"] = [
                 None if pending else m.holds.get(c) for c, pending in zip(frame.index, frame.certificate_pending)
@@ -235,7 +238,10 @@ def verdict(row: dict, lesson: str) -> str:
         return "not yet"
     if holds is None:
         return f"moves {move * 100:.2f} (one seed: no spread)"
-    return f"holds (moves {move * 100:.2f})" if holds else f"**moves {move * 100:.2f}, beyond its spread**"
+    if holds:
+        return f"holds (moves {move * 100:.2f})"
+    certified = points(row[f"{lesson}_certificate_mean"], row[f"{lesson}_certificate_std"])
+    return f"**moves {move * 100:.2f}, beyond its spread**: it reads {certified}"
 
 
 def header(result: dict) -> list[str]:

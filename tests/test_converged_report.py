@@ -50,6 +50,10 @@ def test_a_lesson_cut_on_a_plateau_is_flagged_by_its_certificate():
     gain = short["lessons"]["gains"][0]
     assert gain["diff_mean"] < 0 and gain["diff_holds"] is False  # 4x patience outlasts the plateau: Ada ahead
     long = report.converged("seven", recorded, StoppingRule(patience=10), "test")
+    assert gain["diff_certificate_mean"] == long["lessons"]["gains"][0]["diff_mean"] > 0  # patience 12 = 10's reading
+    assert report.verdict(gain, "diff").endswith(
+        f"it reads {report.points(gain['diff_certificate_mean'], gain['diff_certificate_std'])}"
+    )
     gain = long["lessons"]["gains"][0]
     assert gain["diff_mean"] > 0 and gain["diff_holds"] is True
     assert gain["ahead"] == 3 and gain["n_seeds"] == 3
