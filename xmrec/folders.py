@@ -23,13 +23,13 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
+
+from xmrec.provenance import utc_now, worker_identity
 
 __all__ = [
     "FORMAT",
@@ -154,7 +154,7 @@ def exclusive(target: str | os.PathLike, what: str) -> Iterator[None]:
     target = Path(target)
     lock = target.parent / f".{target.name}.lock"
     target.parent.mkdir(parents=True, exist_ok=True)
-    me = {"host": socket.gethostname(), "pid": os.getpid(), "since_utc": _now()}
+    me = {**worker_identity(), "since_utc": utc_now()}
     claim = target.parent / f".{target.name}.lock-{os.getpid()}"
     claim.write_text(json.dumps(me))  # the lock appears whole, by one link: never half written
     try:
@@ -191,10 +191,6 @@ def _holder(lock: Path) -> dict | None:
     return holder
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-
-
 @contextlib.contextmanager
 def transaction(target: str | os.PathLike, *, kind: str, command=None) -> Iterator[Path]:
     """Yield an empty staging folder beside ``target``; when the block ends without error, write its
@@ -210,7 +206,7 @@ def transaction(target: str | os.PathLike, *, kind: str, command=None) -> Iterat
             "kind": kind,
             "files": file_entries(staging),
             "command": command if command is None or isinstance(command, str) else " ".join(map(str, command)),
-            "written_utc": _now(),
+            "written_utc": utc_now(),
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1))
         swap_in(staging, target)

@@ -11,6 +11,7 @@ import os
 import platform
 import re
 import shlex
+import socket
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -84,8 +85,18 @@ def provenance(config: dict, device: str, command: list[str] | str | None = None
         "machine": f"{platform.machine()} {platform.system()}",
         "command": argv if isinstance(argv, str) else shlex.join(argv),
         "config": config,
-        "written_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+        "written_utc": utc_now(),
     }
+
+
+def worker_identity() -> dict:
+    """Where this process runs: host and process id (a run's trainer, a folder's lock holder)."""
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def utc_now() -> str:
+    """The time every record of the kit is stamped with: UTC, to the second."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def command_chain(commands) -> str:

@@ -29,13 +29,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import shutil
-import socket
 import sys
 import warnings
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
 
@@ -46,6 +43,7 @@ from xmrec.data.store import ProcessedDataset, Split
 from xmrec.folders import exclusive, file_entries, file_sha256, recover, staging_folder, swap_in
 from xmrec.io import atomic_path, atomic_write_text
 from xmrec.metrics import evaluate
+from xmrec.provenance import utc_now, worker_identity
 
 __all__ = [
     "RUN_FORMAT",
@@ -461,7 +459,7 @@ class RunStore:
             "label": spec.label,
             "files": file_entries(folder, RESULT_FILES),
             "command": record.provenance.get("command"),
-            "written_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+            "written_utc": utc_now(),
         }
         atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=2))
         if folder != self.folder(spec):
@@ -483,11 +481,6 @@ class RunStore:
 
 
 # -- training -----------------------------------------------------------------------------------
-def worker_identity() -> dict:
-    """Where a run trains: host and process id."""
-    return {"host": socket.gethostname(), "pid": os.getpid()}
-
-
 def execute(
     spec: RunSpec,
     store: RunStore | None,
