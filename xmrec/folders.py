@@ -29,6 +29,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+from xmrec.io import umask
 from xmrec.provenance import utc_now, worker_identity
 
 __all__ = [
@@ -223,14 +224,8 @@ def staging_folder(target: Path) -> Path:
 
 def swap_in(staging: Path, target: Path) -> None:
     """Put the complete ``staging`` folder in place of ``target``: two renames (see the module docstring)."""
-    os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes 0700; give the folder the usual mode
+    os.chmod(staging, 0o777 & ~umask())  # mkdtemp makes 0700; give the folder the usual mode
     if target.exists():
         os.rename(target, _aside(target))
     os.rename(staging, target)
     shutil.rmtree(_aside(target), ignore_errors=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -22,14 +22,15 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
+        os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes 0600; give the file the usual mode
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
-def _umask() -> int:
+def umask() -> int:
+    """This process's umask (read without changing it): the mode a plain write would give."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
